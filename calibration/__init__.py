@@ -1,0 +1,1 @@
+"""INT8 calibration: calibration data sets, explicit Q/DQ quantization, calibration report."""

@@ -1,0 +1,45 @@
+"""Torch-free ConvMixer runtime: load a model file, infer batches, check parity.
+
+Imports numpy and Pillow only; each backend imports its own library (tensorrt,
+cuda-python/pycuda, onnxruntime) when it is activated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import UserError
+from .parity import TOLERANCES, ParityResult, Tolerance, compare
+from .runner import Runner
+
+__all__ = ["ParityResult", "Runner", "TOLERANCES", "Tolerance", "UserError", "compare", "load"]
+
+BACKENDS = ("tensorrt", "onnxruntime")
+
+
+def load(model_file: str | Path, backend: str | None = None) -> Runner:
+    """A runner for `model_file`: .engine -> TensorRT, .onnx -> ONNX Runtime.
+
+    The runner is inactive until entered (`with runtime.load(path) as runner:`).
+    """
+    path = Path(model_file)
+    if backend is None:
+        if path.suffix == ".engine":
+            backend = "tensorrt"
+        elif path.suffix == ".onnx":
+            backend = "onnxruntime"
+        else:
+            raise UserError(f"{path}: expected an .engine (TensorRT) or .onnx (ONNX Runtime) file")
+    if backend == "onnxruntime":
+        from .onnxruntime_backend import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(path)
+    if backend == "tensorrt":
+        if path.suffix != ".engine":
+            raise UserError(
+                f"{path}: the tensorrt backend runs .engine files; build one with `python -m export engine`"
+            )
+        from .tensorrt_backend import TensorRTRunner
+
+        return TensorRTRunner(path)
+    raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")

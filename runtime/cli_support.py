@@ -1,0 +1,36 @@
+"""What every command line of the project shares: logging set-up and one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from .errors import UserError
+
+
+def setup_logging(verbose: bool = False) -> None:
+    level = (
+        logging.DEBUG if verbose else getattr(logging, os.environ.get("CONVMIXER_LOG", "INFO").upper(), logging.INFO)
+    )
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Third-party chatter (graph passes, optional-op registration) is not progress.
+    for noisy in ("onnx_ir", "onnxscript", "torch", "torch.onnx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def guarded(main: Callable[[], int]) -> int:
+    """Run `main`; turn user-facing failures into one stderr line and a non-zero exit.
+
+    Exit codes: 0 ok, 1 the command ran but its check failed (returned by `main`),
+    2 bad input or missing dependency, 130 interrupted.
+    """
+    try:
+        return main()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; no partial artifact was kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,22 @@
+"""The one exception type for failures a user can act on."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class UserError(Exception):
+    """Bad input, a missing dependency or an artifact that does not fit.
+
+    The command line prints its message on one line and exits non-zero, without a
+    traceback, so the message must say what was wrong and what to do.
+    """
+
+
+def require(module: str, hint: str) -> ModuleType:
+    """Import an optional heavy dependency, or raise UserError naming how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise UserError(f"{module} is not installed ({exc.msg}); {hint}") from None

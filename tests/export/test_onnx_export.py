@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import convmixer
+from export import onnx_export
+from runtime.errors import UserError
+from runtime.onnxruntime_backend import OnnxRuntimeRunner
+from tests.conftest import run_cli
+
+
+def test_onnx_has_named_dynamic_dims(tiny_random_export: Path) -> None:
+    model = onnx.load(tiny_random_export / "model.onnx")
+    (inp,) = model.graph.input
+    (out,) = model.graph.output
+    dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert (inp.name, dims) == ("images", ["batch", 3, "height", "width"])
+    assert out.name == "logits"
+    assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 10]
+    assert {o.domain: o.version for o in model.opset_import}[""] == onnx_export.OPSET
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    assert list(tiny_random_export.iterdir()) and not list(tiny_random_export.glob("*.data"))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 32, 32), (3, 3, 20, 40), (2, 3, 33, 33), (5, 3, 64, 48)])
+def test_onnx_matches_pytorch_at_several_shapes(tiny_random_export: Path, shape: tuple[int, ...]) -> None:
+    torch.manual_seed(3)
+    model = convmixer.create_model("convmixer_256_8")  # same seed as the export: same weights
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    with OnnxRuntimeRunner(tiny_random_export / "model.onnx", providers=["CPUExecutionProvider"]) as runner:
+        out = runner.infer(x)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_manifest_records_random_init_and_hashes(tiny_random_export: Path) -> None:
+    from runtime.io import sha256_file
+
+    m = json.loads((tiny_random_export / "model.json").read_text())
+    assert m["weights"]["source"] == "random-init"
+    assert m["weights"]["checkpoint_sha256"] == "random-init, seed 3"
+    assert m["onnx_sha256"] == sha256_file(tiny_random_export / "model.onnx")
+    assert m["arch"]["patch_size"] == 2 and m["preprocessing"]["input_size"] == 32
+    assert m["labels"][0] == "airplane" and m["opset"] == onnx_export.OPSET
+    assert m["golden"]["source"].startswith("random")
+    assert set(m["tools"]) >= {"torch", "onnx", "onnxruntime"}
+
+
+def test_golden_holds_pytorch_logits_at_two_shapes(tiny_random_export: Path) -> None:
+    golden = np.load(tiny_random_export / "golden.npz")
+    shapes = {golden[k].shape[2:] for k in golden.files if k.startswith("input_")}
+    assert len(shapes) >= 2
+    torch.manual_seed(3)
+    model = convmixer.create_model("convmixer_256_8")
+    with torch.inference_mode():
+        for i in range(len(shapes)):
+            ref = model(torch.from_numpy(golden[f"input_{i}"])).numpy()
+            np.testing.assert_allclose(golden[f"logits_{i}"], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_golden_from_images_and_bundled_weights(digits_export: Path) -> None:
+    m = json.loads((digits_export / "model.json").read_text())
+    assert m["weights"]["source"] == "bundled" and len(m["weights"]["checkpoint_sha256"]) == 64
+    assert m["golden"]["source"].startswith("images from")
+    golden = np.load(digits_export / "golden.npz")
+    # the trained model recognises the sample digits (file names carry their labels)
+    assert golden["logits_0"].shape == (8, 10)
+    assert m["labels"] == [str(i) for i in range(10)]
+
+
+def test_failed_export_leaves_no_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disagree(*args: object, **kwargs: object) -> None:
+        raise UserError("ONNX export disagrees with PyTorch")
+
+    monkeypatch.setattr(onnx_export, "verify_with_onnxruntime", disagree)
+    with pytest.raises(UserError, match="disagrees"):
+        onnx_export.export_onnx("convmixer_digits", out_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_cli_end_to_end_and_bad_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "digits"
+    ok = run_cli("export", "onnx", "--model", "convmixer_digits", "--out", str(out))
+    assert ok.returncode == 0, ok.stderr
+    assert {p.name for p in out.iterdir()} == {"model.onnx", "model.json", "golden.npz"}
+
+    bad = tmp_path / "bad.pth"
+    torch.save(convmixer.create_model("convmixer_256_8", dim=8, depth=1).state_dict(), bad)
+    res = run_cli(
+        "export", "onnx", "--model", "convmixer_digits", "--checkpoint", str(bad), "--out", str(tmp_path / "x")
+    )
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: checkpoint does not fit convmixer_digits")
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "model.onnx").exists()
+
+    unknown = run_cli("export", "onnx", "--model", "convmixer_9_9")
+    assert unknown.returncode == 2 and "registered:" in unknown.stderr
