@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: setup
-	$(PY) -m ruff check convmixer export calibration runtime tests scripts benchmarks
+	$(PY) -m ruff check .
 
 typecheck: setup
 	$(PY) -m mypy convmixer export calibration runtime

@@ -29,6 +29,13 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fp16(args: argparse.Namespace) -> int:
+    from .fp16 import convert_fp16
+
+    print(f"wrote {convert_fp16(args.onnx)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -41,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--golden-images", type=Path, help="folder of images for golden.npz (default: seeded random inputs)")
     p.add_argument("--seed", type=int, default=0, help="seed for random weights and random golden inputs")
     p.set_defaults(func=cmd_onnx)
+
+    p = sub.add_parser("fp16", help="write model.fp16.onnx (FP16 compute, FP32 I/O), checked against golden logits")
+    p.add_argument("onnx", type=Path, help="the FP32 model.onnx")
+    p.set_defaults(func=cmd_fp16)
     return parser
 
 

@@ -39,3 +39,19 @@ def load_digits(split: str) -> Digits:
     n_test = int(round(len(labels) * TEST_FRACTION))
     index = {"test": np.sort(order[:n_test]), "train": np.sort(order[n_test:]), "all": np.arange(len(labels))}[split]
     return Digits(images[index], labels[index])
+
+
+def class_index(folder_names: list[str], labels: list[str] | None) -> dict[str, int]:
+    """Class sub-folder name -> model class index: by label name, else by integer
+    name, else in sorted order (torchvision ImageFolder's convention)."""
+    import logging
+
+    names = sorted(set(folder_names))
+    if labels and all(n in labels for n in names):
+        return {n: labels.index(n) for n in names}
+    if all(n.isdigit() for n in names):
+        return {n: int(n) for n in names}
+    logging.getLogger(__name__).warning(
+        "class folders do not match the model's labels; numbering them in sorted order (ImageFolder convention)"
+    )
+    return {n: i for i, n in enumerate(names)}

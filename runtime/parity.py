@@ -51,6 +51,7 @@ class ParityResult:
     decisive_top1_agreement: float
     tolerance: Tolerance
     failures: list[str] = field(default_factory=list)
+    note: str = ""
 
     def __bool__(self) -> bool:
         return not self.failures
@@ -70,6 +71,8 @@ class ParityResult:
 
     def summary(self) -> str:
         verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.failures)
+        if self.note:
+            verdict += f" ({self.note})"
         return (
             f"{self.precision} parity on {self.images} images: max|err| {self.max_abs:.3g}, "
             f"mean|err| {self.mean_abs:.3g}, cosine min {self.min_cosine:.6f}, "

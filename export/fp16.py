@@ -1,0 +1,64 @@
+"""model.onnx -> model.fp16.onnx: FP16 weights and compute, FP32 inputs and outputs.
+
+The conversion is onnxconverter-common's float16 converter (keep_io_types=True), the
+converter ONNX Runtime's own tooling uses. NVIDIA ModelOpt's AutoCast would also do,
+but its onnx extra pins onnx and onnxruntime-gpu versions that clash with a CPU
+install; this graph has no op that needs AutoCast's per-node range analysis.
+The result is checked against the PyTorch golden logits with ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from runtime.errors import UserError, require
+from runtime.io import atomic_path
+from runtime.manifest import GOLDEN_NAME
+from runtime.parity import ParityResult, compare
+
+log = logging.getLogger(__name__)
+
+
+def fp16_path_for(onnx_path: Path) -> Path:
+    return onnx_path.with_name(onnx_path.name.replace(".onnx", ".fp16.onnx"))
+
+
+def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[ParityResult]:
+    """Run every golden input through ONNX Runtime (CPU) and compare with PyTorch's logits."""
+    from runtime.onnxruntime_backend import OnnxRuntimeRunner
+
+    if not golden_file.is_file():
+        raise UserError(f"{golden_file}: no such file; run `python -m export onnx` first")
+    golden = np.load(golden_file)
+    results = []
+    with OnnxRuntimeRunner(model_file, providers=["CPUExecutionProvider"]) as runner:
+        i = 0
+        while f"input_{i}" in golden.files:
+            results.append(compare(golden[f"logits_{i}"], runner.infer(golden[f"input_{i}"]), precision))
+            i += 1
+    return results
+
+
+def convert_fp16(onnx_path: Path, out: Path | None = None) -> Path:
+    """Write the FP16 graph beside `onnx_path` and check it; returns its path."""
+    onnx = require("onnx", "pip install -e '.[export]'")
+    float16 = require("onnxconverter_common.float16", "pip install onnxconverter-common (in the export extra)")
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise UserError(f"{onnx_path}: no such file")
+    if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
+        raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
+    out = Path(out or fp16_path_for(onnx_path))
+    model = onnx.load(str(onnx_path))
+    converted = float16.convert_float_to_float16(model, keep_io_types=True)
+    with atomic_path(out) as tmp:
+        onnx.save(converted, str(tmp))
+        for result in golden_parity(tmp, onnx_path.parent / GOLDEN_NAME, "fp16"):
+            log.info("%s", result.summary())
+            if not result:
+                raise UserError(f"FP16 graph misses the fp16 tolerance: {'; '.join(result.failures)}")
+    log.info("wrote %s", out)
+    return out

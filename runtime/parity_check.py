@@ -1,0 +1,57 @@
+"""`python -m runtime parity`: a model file against the golden PyTorch logits."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from . import load
+from .errors import UserError
+from .manifest import GOLDEN_NAME, load_manifest
+from .parity import ParityResult, compare, precision_of
+
+log = logging.getLogger(__name__)
+
+
+def load_golden(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    if not path.is_file():
+        raise UserError(
+            f"{path}: no such file; `python -m export onnx` writes golden.npz beside model.onnx (or pass --golden)"
+        )
+    try:
+        with np.load(path) as golden:
+            pairs = []
+            i = 0
+            while f"input_{i}" in golden.files:
+                pairs.append((golden[f"input_{i}"], golden[f"logits_{i}"]))
+                i += 1
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"{path}: not a golden.npz ({exc})") from None
+    if not pairs:
+        raise UserError(f"{path}: holds no input_0/logits_0 arrays")
+    return pairs
+
+
+def run_parity(
+    model_file: Path, golden: Path | None = None, backend: str | None = None, precision: str | None = None
+) -> ParityResult:
+    """Run every golden input and compare all logits at once under the precision's tolerances."""
+    precision = precision or precision_of(str(model_file))
+    pairs = load_golden(golden or Path(model_file).parent / GOLDEN_NAME)
+    refs, outs = [], []
+    with load(model_file, backend) as runner:
+        for x, ref in pairs:
+            outs.append(runner.infer(x))
+            refs.append(ref)
+    result = compare(np.concatenate(refs), np.concatenate(outs), precision)
+    manifest = load_manifest(model_file, required=False)
+    if manifest and str(manifest.data.get("golden", {}).get("source", "")).startswith("random"):
+        result.note = "golden inputs are random noise"
+        if precision == "int8":
+            result.note += (
+                ", outside the calibration data's range, so INT8 parity is not meaningful on them; "
+                "export with --golden-images"
+            )
+    return result
