@@ -36,6 +36,38 @@ def cmd_fp16(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engine(args: argparse.Namespace) -> int:
+    from runtime.manifest import load_manifest
+
+    from .profiles import EngineOptions, Profile, default_profile, engine_path_for, trtexec_command, validate
+
+    manifest = load_manifest(args.onnx)
+    assert manifest is not None
+    profiles = [Profile.parse(s) for s in args.shapes] or [default_profile(manifest.preprocessing.input_size)]
+    options = EngineOptions(
+        profiles=profiles,
+        workspace_mib=args.workspace,
+        opt_level=args.opt_level,
+        timing_cache=args.timing_cache,
+        hardware_compatibility=args.hardware_compatibility,
+        version_compatible=args.version_compatible,
+        dla_core=args.dla_core,
+    )
+    from runtime.parity import precision_of
+
+    validate(
+        options, manifest.patch_size, precision_of(args.onnx.name), str(manifest.data.get("arch", {}).get("act", ""))
+    )
+    if args.print_trtexec:
+        print(trtexec_command(args.onnx, args.out or engine_path_for(args.onnx), options))
+        return 0
+    from .engine import build_engine
+
+    path, meta = build_engine(args.onnx, options, args.out)
+    print(f"wrote {path} ({meta.precision}, {meta.build_seconds} s, TensorRT {meta.tensorrt_version}, {meta.gpu_name})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -52,6 +84,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fp16", help="write model.fp16.onnx (FP16 compute, FP32 I/O), checked against golden logits")
     p.add_argument("onnx", type=Path, help="the FP32 model.onnx")
     p.set_defaults(func=cmd_fp16)
+
+    p = sub.add_parser("engine", help="build a TensorRT engine from model[.fp16|.int8].onnx (needs TensorRT and a GPU)")
+    p.add_argument("onnx", type=Path, help="model.onnx, model.fp16.onnx or model.int8.onnx")
+    p.add_argument(
+        "--shapes",
+        action="append",
+        default=[],
+        metavar="MIN:OPT:MAX",
+        help="optimization profile, e.g. 1x3x224x224:32x3x224x224:64x3x224x224; repeat for "
+        "several resolution buckets (default: batch 1..64, opt 32, at the model's input size)",
+    )
+    p.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (keep small on Jetson)")
+    p.add_argument("--opt-level", type=int, default=3, help="builder optimization level 0..5 (default 3)")
+    p.add_argument("--timing-cache", type=Path, metavar="PATH", help="load and save a timing cache: rebuilds go faster")
+    p.add_argument(
+        "--hardware-compatibility",
+        choices=["none", "ampere_plus", "same_compute_capability"],
+        default="none",
+        help="build an engine that runs on other GPU architectures (slower)",
+    )
+    p.add_argument("--version-compatible", action="store_true", help="engine runs on later TensorRT of the same major")
+    p.add_argument(
+        "--dla-core", type=int, metavar="N", help="Jetson: run on DLA core N with GPU fallback (static shapes)"
+    )
+    p.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command; build nothing")
+    p.add_argument("--out", type=Path, help="engine path (default: model.<precision>.engine beside the ONNX)")
+    p.set_defaults(func=cmd_engine)
     return parser
 
 

@@ -40,15 +40,23 @@ def run_parity(
     """Run every golden input and compare all logits at once under the precision's tolerances."""
     precision = precision or precision_of(str(model_file))
     pairs = load_golden(golden or Path(model_file).parent / GOLDEN_NAME)
-    refs, outs = [], []
+    refs, outs, skipped = [], [], []
     with load(model_file, backend) as runner:
         for x, ref in pairs:
+            if not runner.accepts(x.shape):
+                skipped.append("x".join(map(str, x.shape)))
+                continue
             outs.append(runner.infer(x))
             refs.append(ref)
+    if not outs:
+        raise UserError(f"{model_file}: no golden input shape ({', '.join(skipped)}) fits the engine's profiles")
     result = compare(np.concatenate(refs), np.concatenate(outs), precision)
+    if skipped:
+        log.warning("golden shapes %s are outside the engine's profiles; compared the others", ", ".join(skipped))
+        result.note = f"golden shapes {', '.join(skipped)} outside the engine profiles were not run"
     manifest = load_manifest(model_file, required=False)
     if manifest and str(manifest.data.get("golden", {}).get("source", "")).startswith("random"):
-        result.note = "golden inputs are random noise"
+        result.note = "; ".join(filter(None, [result.note, "golden inputs are random noise"]))
         if precision == "int8":
             result.note += (
                 ", outside the calibration data's range, so INT8 parity is not meaningful on them; "

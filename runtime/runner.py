@@ -57,6 +57,10 @@ class Runner(abc.ABC):
             raise UserError("input 'images' | got an empty batch | expected at least one image")
         return self._infer(np.ascontiguousarray(images))
 
+    def accepts(self, shape: tuple[int, ...]) -> bool:
+        """Whether an input of this shape can run (engines have profile ranges)."""
+        return True
+
     @abc.abstractmethod
     def _activate(self) -> None: ...
 

@@ -7,7 +7,6 @@ unless CONVMIXER_REQUIRE_GPU=1 (make test-gpu), which turns the skip into a fail
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -33,8 +32,13 @@ def _cuda_device_count() -> int:
 def _missing(marker: str) -> str | None:
     if marker in ("gpu", "trt") and _cuda_device_count() == 0:
         return "no CUDA device with cuda-python"
-    if marker == "trt" and importlib.util.find_spec("tensorrt") is None:
-        return "TensorRT is not installed"
+    if marker == "trt":
+        try:
+            import tensorrt  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            return "TensorRT is not installed"
+        if not hasattr(tensorrt, "Builder"):  # tensorrt-stubs alone import as a namespace package
+            return "TensorRT is not installed (only its type stubs)"
     return None
 
 
