@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .cli_support import guarded, setup_logging
 
 
@@ -48,6 +50,92 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from . import load
+    from .classify import classify
+    from .manifest import load_manifest
+    from .preprocess import find_images
+
+    manifest = load_manifest(args.model_file)
+    assert manifest is not None
+    if manifest.random_init:
+        print(f"warning: {manifest.model} has random weights; these predictions are meaningless", file=sys.stderr)
+    paths = find_images(args.images)
+    if not paths:
+        from .errors import UserError
+
+        raise UserError("no images found (jpg, jpeg, png, webp, bmp) in the given files, folders or globs")
+    with load(args.model_file, args.backend) as runner:
+        stats = classify(
+            runner, paths, manifest.preprocessing, manifest.labels, args.output, args.batch, args.topk, args.workers
+        )
+    rate = stats.classified / stats.seconds if stats.seconds else 0.0
+    print(
+        f"classified {stats.classified} of {stats.images} images in {stats.seconds:.1f} s ({rate:.1f} img/s)"
+        + (f"; skipped {stats.skipped} unreadable" if stats.skipped else "")
+        + (f"; wrote {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
+    return 3 if stats.skipped else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import load
+    from .bench import bench_runner, format_table
+    from .errors import UserError
+    from .manifest import load_manifest
+
+    manifest = load_manifest(args.model_file)
+    assert manifest is not None
+    try:
+        batches = [int(b) for b in args.batch.split(",") if b.strip()]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise UserError(f"--batch {args.batch}: expected positive sizes like 1,8,32")
+    if args.size:
+        try:
+            h, w = (int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            raise UserError(f"--size {args.size}: expected HxW, e.g. 224x224") from None
+    else:
+        h = w = manifest.preprocessing.input_size
+    with load(args.model_file, args.backend) as runner:
+        rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds)
+    if args.vs_torch:
+        rows += _torch_rows(manifest.model, manifest.data.get("arch", {}), batches, (h, w), args.seconds, args.device)
+    print(f"{manifest.model} at {h}x{w}")
+    print(format_table(rows))
+    return 0
+
+
+def _torch_rows(name: str, arch: dict, batches: list[int], size: tuple[int, int], seconds: float, device: str) -> list:  # type: ignore[type-arg]
+    """PyTorch eager figures for the same variant, measured in the same run.
+
+    The only place runtime reaches for torch and convmixer, and only under --vs-torch:
+    a comparison for development machines, never needed on a deployment target."""
+    from .errors import require
+
+    torch = require("torch", "--vs-torch needs PyTorch and this project's convmixer package")
+    import convmixer
+
+    from .bench import row, time_calls
+
+    model = convmixer.ConvMixer(**arch).eval().to(device)
+    rows = []
+    rng = np.random.default_rng(0)
+    for b in batches:
+        x = torch.from_numpy(rng.standard_normal((b, 3, *size), dtype=np.float32))
+
+        def call(x=x):  # type: ignore[no-untyped-def]
+            with torch.inference_mode():
+                out = model(x.to(device)).cpu().numpy()
+            return out
+
+        rows.append(row(f"torch-eager:{device}", b, time_calls(call, 3, 10, seconds)))
+    return rows
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -68,6 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("classify", help="classify image files, folders (recursive) and globs")
+    _backend_args(p)
+    p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--output", type=Path, help="results file: .jsonl or .csv (default: lines on stdout)")
+    p.add_argument("--workers", type=int, help="decoding processes (default: CPU count; 0 decodes in-process)")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("bench", help="latency percentiles and images/s per batch size")
+    _backend_args(p)
+    p.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes (default 1,8,32)")
+    p.add_argument("--size", help="HxW (default: the model's input size)")
+    p.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per batch size")
+    p.add_argument("--vs-torch", action="store_true", help="add PyTorch eager figures (needs torch)")
+    p.add_argument("--device", default="cpu", help="torch device for --vs-torch (cpu, cuda)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -253,7 +253,7 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
 
         def set_input_shape(self, name: str, dims: Dims) -> bool:
             lo, _, hi = self.engine.profiles[self.profile]
-            if not all(a <= d <= b for a, d, b in zip(lo, dims, hi)):
+            if not all(a <= d <= b for a, d, b in zip(lo, dims, hi, strict=True)):
                 return False
             self.shape = tuple(dims)
             return True

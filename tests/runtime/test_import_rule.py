@@ -10,7 +10,17 @@ import pytest
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize("module", ["runtime", "runtime.preprocess", "runtime.parity", "runtime.onnxruntime_backend"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "runtime",
+        "runtime.__main__",
+        "runtime.tensorrt_backend",
+        "runtime.classify",
+        "runtime.bench",
+        "runtime.evaluate",
+    ],
+)
 def test_runtime_imports_without_torch(module: str) -> None:
     code = f"import sys, {module}; bad = [m for m in ('torch', 'convmixer', 'export', 'calibration') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
