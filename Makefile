@@ -1,13 +1,24 @@
 # ConvMixer deployment toolchain. `make demo` and `make test` set up their own venv.
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch lies on this project's CI machines' disk; on a GPU machine
-# override it, e.g. `make setup TORCH=torch==2.13.0` with the CUDA index you use.
+# The CPU build of torch lies on this project's CI machines' disk. On a GPU machine
+# pick your own build, e.g. `make setup TORCH=torch==2.13.0` with your CUDA index.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup test test-gpu lint typecheck clean
+# make engine MODEL=... [CHECKPOINT=path] [CALIB=dir|file.npy] [PRECISION="fp16 int8"] [SHAPES=MIN:OPT:MAX]
+MODEL ?= convmixer_768_32
+CHECKPOINT ?=
+CALIB ?=
+METHOD ?= entropy
+SHAPES ?=
+GOLDEN ?= $(if $(CALIB),$(if $(wildcard $(CALIB)/.),$(CALIB),),)
+PRECISION ?= fp16 $(if $(CALIB),int8,)
+B := build/$(MODEL)
+
+.PHONY: setup test test-gpu lint typecheck demo engine engine-check clean FORCE
 
 setup: $(VENV)/.installed
 
@@ -25,14 +36,68 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy convmixer export calibration runtime
 
-# What CI runs: lint, type-check (TensorRT code against tensorrt-stubs), then the tests
-# this machine can run; GPU/TensorRT tests are reported as skipped with the reason.
+# What CI runs: lint, type-check (TensorRT code against tensorrt-stubs), then every test
+# this machine can run; GPU/TensorRT tests are listed as skipped, with the reason.
 test: lint typecheck
 	$(PY) -m pytest
 
-# On a machine with a CUDA GPU and TensorRT: only the GPU and TensorRT tests, none skipped.
+# On a machine with a CUDA GPU and TensorRT: the GPU and TensorRT tests, none skipped.
 test-gpu: setup
 	CONVMIXER_REQUIRE_GPU=1 $(PY) -m pytest -m "gpu or trt"
+
+# ---- make engine: export -> FP16 -> INT8 (with CALIB) -> engines -> parity -> table ----
+engine: engine-check $(foreach p,$(PRECISION),$(B)/model.$(p).parity.json)
+	@$(PY) scripts/engine_summary.py $(B)
+
+engine-check: setup
+	@if [[ " $(PRECISION) " == *" int8 "* && -z "$(CALIB)" ]]; then \
+	  echo "error: INT8 needs a calibration set: make engine MODEL=$(MODEL) CALIB=path/to/images (or PRECISION=fp16)" >&2; exit 2; fi
+	@$(PY) -m export check || { echo "make engine needs TensorRT and a CUDA GPU; on this machine try 'make demo' (ONNX Runtime)" >&2; exit 2; }
+
+# The export arguments live in a stamp file that changes only when they do, so a new
+# CHECKPOINT or GOLDEN rebuilds model.onnx and everything after it.
+$(B)/.export-args: FORCE
+	@mkdir -p $(B)
+	@echo '$(MODEL) $(CHECKPOINT) $(GOLDEN)' | cmp -s - $@ || echo '$(MODEL) $(CHECKPOINT) $(GOLDEN)' > $@
+
+$(B)/model.onnx: $(B)/.export-args $(CHECKPOINT)
+	$(PY) -m export onnx --model $(MODEL) --out $(B) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(GOLDEN),--golden-images $(GOLDEN))
+
+$(B)/model.fp16.onnx: $(B)/model.onnx
+	$(PY) -m export fp16 $<
+
+# Always asked, but calibration.json's data fingerprint decides: unchanged data and
+# settings leave model.int8.onnx untouched, so nothing after it rebuilds.
+$(B)/model.int8.onnx: $(B)/model.onnx FORCE
+	$(PY) -m calibration $< --data $(CALIB) --method $(METHOD)
+
+$(B)/model.%.engine: $(B)/model.%.onnx
+	$(PY) -m export engine $< --timing-cache $(B)/timing.cache $(if $(SHAPES),--shapes $(SHAPES))
+
+$(B)/model.%.parity.json: $(B)/model.%.engine
+	@$(PY) -m runtime parity $< --json > $@.tmp || { mv $@.tmp $@; $(PY) -m runtime parity $< >&2 || true; }
+	@if [ -f $@.tmp ]; then mv $@.tmp $@; fi
+
+# ---- make demo: the whole pipeline on convmixer_digits, ONNX Runtime on the CPU ----
+D := build/convmixer_digits
+demo: setup
+	@echo "== 1. export convmixer_digits (bundled trained weights) to ONNX"
+	$(PY) scripts/digit_samples.py $(D)/samples 12
+	$(PY) -m export onnx --model convmixer_digits --out $(D) --golden-images $(D)/samples
+	@echo "== 2. FP16 graph"
+	$(PY) -m export fp16 $(D)/model.onnx
+	@echo "== 3. INT8 calibration on the digits train split"
+	$(PY) -m calibration $(D)/model.onnx --data digits
+	@echo "== 4. parity against the PyTorch golden logits (ONNX Runtime)"
+	@for m in model model.fp16 model.int8; do $(PY) -m runtime parity $(D)/$$m.onnx; done
+	@echo "== 5. held-out top-1 (the 359-image digits test split, never trained on)"
+	@for m in model model.fp16 model.int8; do $(PY) -m runtime evaluate $(D)/$$m.onnx --data digits; done
+	@echo "== 6. classify sample images with the INT8 graph (file names carry the true digit)"
+	$(PY) -m runtime classify $(D)/model.int8.onnx $(D)/samples --topk 1 --workers 0
+	@if $(PY) -m export check >/dev/null 2>&1; then \
+	  echo "== 7. TensorRT found: building and checking engines"; \
+	  $(MAKE) --no-print-directory engine MODEL=convmixer_digits CALIB=digits GOLDEN=$(D)/samples; \
+	else echo "== 7. no TensorRT + CUDA GPU here: engines skipped (python -m export check says why)"; fi
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -68,6 +68,14 @@ def cmd_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .engine import check_prerequisites
+
+    version, gpu, capability = check_prerequisites()
+    print(f"TensorRT {version}, {gpu} (compute capability {capability})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -111,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command; build nothing")
     p.add_argument("--out", type=Path, help="engine path (default: model.<precision>.engine beside the ONNX)")
     p.set_defaults(func=cmd_engine)
+
+    p = sub.add_parser("check", help="check that TensorRT and a CUDA device are usable (what `make engine` runs first)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

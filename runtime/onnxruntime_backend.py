@@ -52,7 +52,15 @@ class OnnxRuntimeRunner(Runner):
         names = [i.name for i in self._session.get_inputs()]
         if names != [INPUT_NAME]:
             raise UserError(f"{self.model_file}: inputs {names} | expected ['{INPUT_NAME}']")
-        log.info("onnxruntime session on %s", ", ".join(self._session.get_providers()))
+        used = self._session.get_providers()
+        if used[0] != providers[0]:
+            log.warning(
+                "ONNX Runtime asked for %s but runs on %s (is the GPU build's CUDA/TensorRT missing?)",
+                providers[0],
+                used[0],
+            )
+        else:
+            log.debug("onnxruntime session on %s", ", ".join(used))
 
     def _deactivate(self) -> None:
         self._session = None
