@@ -75,8 +75,8 @@ $(B)/model.%.engine: $(B)/model.%.onnx
 	$(PY) -m export engine $< --timing-cache $(B)/timing.cache $(if $(SHAPES),--shapes $(SHAPES))
 
 $(B)/model.%.parity.json: $(B)/model.%.engine
-	@$(PY) -m runtime parity $< --json > $@.tmp || { mv $@.tmp $@; $(PY) -m runtime parity $< >&2 || true; }
-	@if [ -f $@.tmp ]; then mv $@.tmp $@; fi
+	@rc=0; $(PY) -m runtime parity $< --json > $@.tmp || rc=$$?; \
+	  if [ $$rc -ge 2 ]; then rm -f $@.tmp; exit $$rc; fi; mv $@.tmp $@
 
 # ---- make demo: the whole pipeline on convmixer_digits, ONNX Runtime on the CPU ----
 D := build/convmixer_digits
