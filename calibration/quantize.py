@@ -126,7 +126,7 @@ def quantize_int8(onnx_path: Path, out: Path, source: DataSource, method: str, e
         "percentile": q.CalibrationMethod.Percentile,
     }[method]
     quiet = io.StringIO()  # ONNX Runtime's calibrators print() their progress; ours is the bar
-    ort_root_warning = _DropMessage("consider pre-processing before quantization")
+    ort_root_warning = _DropMessage("pre-processing before quantization")
     with (
         tqdm(total=len(source.calibration), desc=f"calibrating ({method})", unit="img", disable=None) as progress,
         contextlib.redirect_stdout(quiet),
