@@ -65,10 +65,14 @@ def _progress_monitor_class() -> type | None:
             trt.IProgressMonitor.__init__(self)
             self._lock = threading.Lock()
             self._bars: dict[str, tqdm] = {}
+            self._top: set[str] = set()
 
         def phase_start(self, phase_name: str, parent_phase: str, num_steps: int) -> None:
+            # Bars for top-level phases and their direct children; deeper phases are too brief.
             with self._lock:
-                depth = 0 if not parent_phase else 1 + int(parent_phase in self._bars and self._bars[parent_phase].pos)
+                depth = 0 if not parent_phase else (1 if parent_phase in self._top else 2)
+                if depth == 0:
+                    self._top.add(phase_name)
                 if depth <= 1:
                     self._bars[phase_name] = tqdm(total=num_steps, desc=phase_name, leave=depth == 0, position=depth)
 
@@ -81,6 +85,7 @@ def _progress_monitor_class() -> type | None:
 
         def phase_finish(self, phase_name: str) -> None:
             with self._lock:
+                self._top.discard(phase_name)
                 bar = self._bars.pop(phase_name, None)
                 if bar is not None:
                     bar.close()

@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from runtime.errors import UserError, require
 from runtime.io import atomic_path
 from runtime.manifest import GOLDEN_NAME
@@ -27,19 +25,13 @@ def fp16_path_for(onnx_path: Path) -> Path:
 
 
 def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[ParityResult]:
-    """Run every golden input through ONNX Runtime (CPU) and compare with PyTorch's logits."""
+    """Each golden batch through ONNX Runtime (CPU), compared with PyTorch's logits."""
     from runtime.onnxruntime_backend import OnnxRuntimeRunner
+    from runtime.parity_check import load_golden
 
-    if not golden_file.is_file():
-        raise UserError(f"{golden_file}: no such file; run `python -m export onnx` first")
-    golden = np.load(golden_file)
-    results = []
+    pairs = load_golden(golden_file)
     with OnnxRuntimeRunner(model_file, providers=["CPUExecutionProvider"]) as runner:
-        i = 0
-        while f"input_{i}" in golden.files:
-            results.append(compare(golden[f"logits_{i}"], runner.infer(golden[f"input_{i}"]), precision))
-            i += 1
-    return results
+        return [compare(ref, runner.infer(x), precision) for x, ref in pairs]
 
 
 def convert_fp16(onnx_path: Path, out: Path | None = None) -> Path:

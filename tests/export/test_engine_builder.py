@@ -135,3 +135,20 @@ def test_print_trtexec_works_without_tensorrt(model_dir: Path) -> None:
     res = run_cli("export", "engine", str(model_dir / "model.onnx"), "--print-trtexec")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("trtexec --onnx=") and "--maxShapes=images:64x3x32x32" in res.stdout
+
+
+def test_progress_monitor_tracks_nested_phases(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_tensorrt.install(monkeypatch)
+    from export.engine import _progress_monitor_class
+
+    cls = _progress_monitor_class()
+    assert cls is not None
+    monitor = cls()
+    monitor.phase_start("Building", "", 2)
+    monitor.phase_start("Tactics", "Building", 3)
+    monitor.phase_start("Inner", "Tactics", 1)  # too deep for a bar
+    assert all(monitor.step_complete(phase, 0) for phase in ("Building", "Tactics", "Inner"))
+    assert set(monitor._bars) == {"Building", "Tactics"}
+    for phase in ("Inner", "Tactics", "Building"):
+        monitor.phase_finish(phase)
+    assert monitor._bars == {} and monitor._top == set()
