@@ -30,7 +30,6 @@ def main() -> int:
     args = parser.parse_args()
 
     manifest = load_manifest(args.onnx)
-    assert manifest is not None
     size = manifest.preprocessing.input_size
     x = np.random.default_rng(0).standard_normal((args.batch, 3, size, size), dtype=np.float32)
     direct_med, runner_med = [], []

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.cli_support import guarded, setup_logging
+from runtime.cli_support import run_parsed
 
 from .data import DEFAULT_LIMIT
 from .quantize import METHODS
@@ -55,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--force", action="store_true", help="recalibrate even when calibration.json is up to date")
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    return guarded(lambda: run(args))
+    parser.set_defaults(func=run)
+    return run_parsed(parser, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 
 from runtime.errors import UserError
 from runtime.io import atomic_path, read_json, sha256_file, write_json_atomic
-from runtime.manifest import load_manifest
+from runtime.manifest import load_manifest, precision_onnx
 from runtime.onnxruntime_backend import OnnxRuntimeRunner
 from runtime.runner import Runner
 
@@ -21,10 +21,6 @@ from .report import heldout_report
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "calibration.json"
-
-
-def int8_path_for(onnx_path: Path) -> Path:
-    return onnx_path.with_name(onnx_path.name.replace(".onnx", ".int8.onnx"))
 
 
 def _settings(onnx_path: Path, fingerprint: str, method: str, limit: int, exclude: list[str]) -> dict[str, Any]:
@@ -70,11 +66,10 @@ def calibrate(
     if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
         raise UserError(f"{onnx_path}: calibrate the FP32 model.onnx, not a precision-specific graph")
     manifest = load_manifest(onnx_path)
-    assert manifest is not None  # required=True raises instead
     if manifest.random_init:
         log.warning("%s has random weights: the INT8 accuracy figures below are meaningless", manifest.model)
     source = open_source(data, manifest.preprocessing, manifest.labels, limit)
-    int8_path = int8_path_for(onnx_path)
+    int8_path = precision_onnx(onnx_path, "int8")
     report_path = onnx_path.with_name(REPORT_NAME)
     settings = _settings(onnx_path, source.fingerprint, method, limit, exclude)
     if not force and up_to_date(report_path, int8_path, settings):
@@ -87,7 +82,7 @@ def calibrate(
         stats = quantize_int8(onnx_path, tmp, source, method, exclude)
         seconds = time.perf_counter() - start
         runners: dict[str, Runner] = {"fp32": OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"])}
-        fp16 = onnx_path.with_name(onnx_path.name.replace(".onnx", ".fp16.onnx"))
+        fp16 = precision_onnx(onnx_path, "fp16")
         if fp16.is_file():
             runners["fp16"] = OnnxRuntimeRunner(fp16, ["CPUExecutionProvider"])
         runners["int8"] = OnnxRuntimeRunner(tmp, ["CPUExecutionProvider"])

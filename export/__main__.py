@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.cli_support import guarded, setup_logging
+from runtime.cli_support import run_parsed
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
@@ -42,7 +42,6 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from .profiles import EngineOptions, Profile, default_profile, engine_path_for, trtexec_command, validate
 
     manifest = load_manifest(args.onnx)
-    assert manifest is not None
     profiles = [Profile.parse(s) for s in args.shapes] or [default_profile(manifest.preprocessing.input_size)]
     options = EngineOptions(
         profiles=profiles,
@@ -126,9 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    return guarded(lambda: args.func(args))
+    return run_parsed(build_parser(), argv)
 
 
 if __name__ == "__main__":

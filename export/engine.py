@@ -167,7 +167,6 @@ def build_engine(
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
     manifest = load_manifest(onnx_path)
-    assert manifest is not None
     precision = precision_of(onnx_path.name)
     options = options or default_options(onnx_path)
     validate(options, manifest.patch_size, precision, str(manifest.data.get("arch", {}).get("act", "")))
@@ -218,5 +217,4 @@ def default_options(onnx_path: Path) -> EngineOptions:
     from .profiles import default_profile
 
     manifest = load_manifest(onnx_path)
-    assert manifest is not None
     return EngineOptions(profiles=[default_profile(manifest.preprocessing.input_size)])

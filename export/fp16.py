@@ -14,14 +14,10 @@ from pathlib import Path
 
 from runtime.errors import UserError, require
 from runtime.io import atomic_path
-from runtime.manifest import GOLDEN_NAME
+from runtime.manifest import GOLDEN_NAME, precision_onnx
 from runtime.parity import ParityResult, compare
 
 log = logging.getLogger(__name__)
-
-
-def fp16_path_for(onnx_path: Path) -> Path:
-    return onnx_path.with_name(onnx_path.name.replace(".onnx", ".fp16.onnx"))
 
 
 def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[ParityResult]:
@@ -43,7 +39,7 @@ def convert_fp16(onnx_path: Path, out: Path | None = None) -> Path:
         raise UserError(f"{onnx_path}: no such file")
     if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
         raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
-    out = Path(out or fp16_path_for(onnx_path))
+    out = Path(out or precision_onnx(onnx_path, "fp16"))
     model = onnx.load(str(onnx_path))
     converted = float16.convert_float_to_float16(model, keep_io_types=True)
     with atomic_path(out) as tmp:

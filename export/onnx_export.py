@@ -39,12 +39,12 @@ class ExportResult:
     golden: Path
 
 
-def check_shapes(size: int, patch: int) -> list[tuple[int, int, int, int]]:
+def check_shapes(size: int) -> list[tuple[int, int, int, int]]:
     """Shapes the export is verified at: square, non-square, and not a multiple of the patch."""
     return [(1, 3, size, size), (3, 3, size * 5 // 7, size * 8 // 7), (2, 3, size + 1, size + 1)]
 
 
-def _golden_inputs(cfg: Preprocessing, patch: int, images_dir: Path | None, seed: int) -> tuple[list[np.ndarray], str]:
+def _golden_inputs(cfg: Preprocessing, images_dir: Path | None, seed: int) -> tuple[list[np.ndarray], str]:
     size = cfg.input_size
     shapes = [(size, size), (size * 5 // 7, size * 8 // 7)]
     if images_dir is None:
@@ -99,13 +99,13 @@ def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int) -> 
     path.write_bytes(proto.SerializeToString())
 
 
-def verify_with_onnxruntime(onnx_path: Path, model: torch.nn.Module, size: int, patch: int, seed: int) -> None:
+def verify_with_onnxruntime(onnx_path: Path, model: torch.nn.Module, size: int, seed: int) -> None:
     """Run ONNX Runtime and PyTorch at several shapes; raise if they disagree."""
     from runtime.onnxruntime_backend import OnnxRuntimeRunner
 
     rng = np.random.default_rng(seed + 1)
     with OnnxRuntimeRunner(onnx_path, providers=["CPUExecutionProvider"]) as runner:
-        for shape in check_shapes(size, patch):
+        for shape in check_shapes(size):
             x = rng.standard_normal(shape, dtype=np.float32)
             with torch.inference_mode():
                 ref = model(torch.from_numpy(x)).numpy()
@@ -157,11 +157,11 @@ def export_onnx(
     size, patch = cfg.input_size, variant.patch_size
     onnx_path, manifest_path, golden_path = out_dir / ONNX_NAME, out_dir / MANIFEST_NAME, out_dir / GOLDEN_NAME
 
-    inputs, golden_source = _golden_inputs(cfg, patch, golden_images, seed)
+    inputs, golden_source = _golden_inputs(cfg, golden_images, seed)
     with atomic_path(onnx_path) as tmp_onnx:
         log.info("exporting %s to ONNX (opset %d, dynamic batch/height/width)", name, OPSET)
         _torch_export(model, tmp_onnx, size, patch)
-        verify_with_onnxruntime(tmp_onnx, model, size, patch, seed)
+        verify_with_onnxruntime(tmp_onnx, model, size, seed)
         golden = {}
         with torch.inference_mode():
             for i, x in enumerate(inputs):
@@ -171,7 +171,8 @@ def export_onnx(
             with open(tmp_golden, "wb") as fh:
                 np.savez(fh, **golden)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
             onnx_sha = sha256_file(tmp_onnx)
-            # the manifest goes last: its ONNX hash is what later steps check
+    # The manifest goes last: its ONNX hash is what later steps check, so a run cut short
+    # before this point leaves a manifest that no longer matches and is not trusted.
     import onnx
     import onnxruntime
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_support import guarded, setup_logging
+from .cli_support import run_parsed
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
@@ -35,7 +35,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .manifest import load_manifest
 
     manifest = load_manifest(args.model_file)
-    assert manifest is not None
     if manifest.random_init:
         print(f"warning: {manifest.model} has random weights; its accuracy is meaningless", file=sys.stderr)
     with load(args.model_file, args.backend) as runner:
@@ -57,7 +56,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from .preprocess import find_images
 
     manifest = load_manifest(args.model_file)
-    assert manifest is not None
     if manifest.random_init:
         print(f"warning: {manifest.model} has random weights; these predictions are meaningless", file=sys.stderr)
     paths = find_images(args.images)
@@ -86,7 +84,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .manifest import load_manifest
 
     manifest = load_manifest(args.model_file)
-    assert manifest is not None
     try:
         batches = [int(b) for b in args.batch.split(",") if b.strip()]
     except ValueError:
@@ -178,9 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    return guarded(lambda: args.func(args))
+    return run_parsed(build_parser(), argv)
 
 
 if __name__ == "__main__":

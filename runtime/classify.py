@@ -8,11 +8,13 @@ that replaces the output only when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -123,8 +125,6 @@ def classify(
     workers: int | None = None,
 ) -> ClassifyStats:
     """Classify `paths`, writing one record per image to `output` (or stdout)."""
-    import time
-
     if batch < 1 or topk < 1:
         raise UserError("--batch and --topk must be at least 1")
     fmt = "text"
@@ -141,14 +141,14 @@ def classify(
             probs = softmax(runner.infer(b.images)) if b.images is not None else np.zeros((0, 1))
             k = min(topk, probs.shape[1])
             top = np.argsort(-probs, axis=1)[:, :k]
-            results = {idx: row for idx, row in zip(b.ok, range(len(b.ok)), strict=True)}
+            row_of = {path_index: row for row, path_index in enumerate(b.ok)}
             for i, path in enumerate(b.paths):
                 if i in b.errors:
                     skipped += 1
                     print(f"skipped {b.errors[i]}", file=sys.stderr)
                     writer.write({"path": path, "error": b.errors[i]})
                     continue
-                r = results[i]
+                r = row_of[i]
                 classes = [int(c) for c in top[r]]
                 writer.write(
                     {
@@ -163,21 +163,11 @@ def classify(
     return ClassifyStats(len(paths), classified, skipped, time.perf_counter() - start)
 
 
-class _sink:
-    """stdout, or an atomically replaced file."""
-
-    def __init__(self, output: Path | None) -> None:
-        self.output = output
-
-    def __enter__(self) -> IO[str]:
-        if self.output is None:
-            return sys.stdout
-        self._ctx = atomic_path(self.output)
-        tmp = self._ctx.__enter__()
-        self._fh = open(tmp, "w", encoding="utf-8", newline="")
-        return self._fh
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.output is not None:
-            self._fh.close()
-            self._ctx.__exit__(*exc)
+@contextlib.contextmanager
+def _sink(output: Path | None) -> Iterator[IO[str]]:
+    """stdout, or a file that replaces `output` only once the run completes."""
+    if output is None:
+        yield sys.stdout
+        return
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        yield fh

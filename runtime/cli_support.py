@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -18,6 +19,13 @@ def setup_logging(verbose: bool = False) -> None:
     # Third-party chatter (graph passes, optional-op registration) is not progress.
     for noisy in ("onnx_ir", "onnxscript", "torch", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def run_parsed(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse, set up logging, and run the chosen command (args.func) with one-line errors."""
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return guarded(lambda: int(args.func(args)))
 
 
 def guarded(main: Callable[[], int]) -> int:

@@ -43,20 +43,31 @@ class Manifest:
         return self.data.get("weights", {}).get("source") == "random-init"
 
 
+def precision_onnx(onnx_path: Path, precision: str) -> Path:
+    """model.onnx -> model.fp16.onnx / model.int8.onnx beside it (fp32 is model.onnx itself)."""
+    return (
+        onnx_path if precision == "fp32" else onnx_path.with_name(onnx_path.name.replace(".onnx", f".{precision}.onnx"))
+    )
+
+
 def manifest_path_for(model_file: str | Path) -> Path:
     return Path(model_file).resolve().parent / MANIFEST_NAME
 
 
-def load_manifest(model_file: str | Path, required: bool = True) -> Manifest | None:
+def find_manifest(model_file: str | Path) -> Manifest | None:
+    """The model.json beside `model_file`, or None when there is none."""
+    path = manifest_path_for(model_file)
+    return load_manifest(model_file) if path.is_file() else None
+
+
+def load_manifest(model_file: str | Path) -> Manifest:
     """The model.json beside `model_file` (an .onnx or .engine in build/<model>/)."""
     path = manifest_path_for(model_file)
     if not path.is_file():
-        if required:
-            raise UserError(
-                f"{path}: no such file; the runtime reads preprocessing and labels from the model.json "
-                "that `python -m export onnx` writes beside the model files (copy it along)"
-            )
-        return None
+        raise UserError(
+            f"{path}: no such file; the runtime reads preprocessing and labels from the model.json "
+            "that `python -m export onnx` writes beside the model files (copy it along)"
+        )
     data = read_json(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a model manifest")

@@ -63,7 +63,7 @@ class OnnxRuntimeRunner(Runner):
             log.debug("onnxruntime session on %s", ", ".join(used))
 
     def _deactivate(self) -> None:
-        self._session = None
+        self._session = None  # safe on a partly activated runner too
 
     def _infer(self, images: np.ndarray) -> np.ndarray:
         try:

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import load
 from .errors import UserError
-from .manifest import GOLDEN_NAME, load_manifest
+from .manifest import GOLDEN_NAME, find_manifest
 from .parity import ParityResult, compare, precision_of
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def run_parity(
     if skipped:
         log.warning("golden shapes %s are outside the engine's profiles; compared the others", ", ".join(skipped))
         result.note = f"golden shapes {', '.join(skipped)} outside the engine profiles were not run"
-    manifest = load_manifest(model_file, required=False)
+    manifest = find_manifest(model_file)
     if manifest and str(manifest.data.get("golden", {}).get("source", "")).startswith("random"):
         result.note = "; ".join(filter(None, [result.note, "golden inputs are random noise"]))
         if precision == "int8":

@@ -27,7 +27,11 @@ class Runner(abc.ABC):
 
     def activate(self) -> Runner:
         if not self._active:
-            self._activate()
+            try:
+                self._activate()
+            except BaseException:
+                self._deactivate()  # free whatever was allocated before the failure
+                raise
             self._active = True
         return self
 

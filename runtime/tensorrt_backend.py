@@ -101,19 +101,22 @@ class TensorRTRunner(Runner):
         )
 
     def _deactivate(self) -> None:
+        """Free what exists: also called on a runner whose activation failed part-way."""
         with self._lock:
-            for free, ptr in (
-                (self.cuda.free, getattr(self, "d_in", None)),
-                (self.cuda.free, getattr(self, "d_out", None)),
-                (self.cuda.free_host, getattr(self, "h_in_ptr", None)),
-                (self.cuda.free_host, getattr(self, "h_out_ptr", None)),
-            ):
-                if ptr is not None:
-                    free(ptr)
-            if getattr(self, "stream", None) is not None:
-                self.cuda.stream_destroy(self.stream)
-            for name in ("context", "engine", "_runtime", "d_in", "d_out", "h_in_ptr", "h_out_ptr", "stream"):
+            state = {n: self.__dict__.pop(n, None) for n in ("d_in", "d_out", "h_in_ptr", "h_out_ptr", "stream")}
+            for name in ("context", "engine", "_runtime"):
                 self.__dict__.pop(name, None)
+            cuda = self.__dict__.get("cuda")
+            if cuda is None:
+                return
+            for name in ("d_in", "d_out"):
+                if state[name] is not None:
+                    cuda.free(state[name])
+            for name in ("h_in_ptr", "h_out_ptr"):
+                if state[name] is not None:
+                    cuda.free_host(state[name])
+            if state["stream"] is not None:
+                cuda.stream_destroy(state["stream"])
 
     # -- engine description -------------------------------------------------------------
     def _check_io(self) -> None:

@@ -52,7 +52,6 @@ def test_engine_classifies_the_digits(engine: Path) -> None:
     from runtime.manifest import load_manifest
 
     manifest = load_manifest(engine)
-    assert manifest is not None
     with runtime.load(engine) as runner:
         acc = evaluate(runner, labelled_batches("digits", manifest.preprocessing, manifest.labels, 40))
     assert acc.top1 >= 0.97  # batches of 40 are split to the profile's 16

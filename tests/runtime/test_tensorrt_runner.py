@@ -156,3 +156,20 @@ def test_tensorrt_backend_needs_an_engine_file(tmp_path: Path) -> None:
         runtime.load(tmp_path / "model.onnx", backend="tensorrt")
     with pytest.raises(UserError, match="expected an .engine"):
         runtime.load(tmp_path / "model.pt")
+
+
+def test_failed_activation_frees_what_it_had_allocated(built, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    engine, _, cuda = built
+    real_malloc, calls = cuda.malloc, []
+
+    def second_malloc_fails(nbytes: int) -> int:
+        calls.append(nbytes)
+        if len(calls) == 2:
+            raise UserError("CUDA cudaMalloc failed: cudaErrorMemoryAllocation")
+        return real_malloc(nbytes)
+
+    monkeypatch.setattr(cuda, "malloc", second_malloc_fails)
+    runner = runtime.load(engine)
+    with pytest.raises(UserError, match="cudaErrorMemoryAllocation"):
+        runner.activate()
+    assert not runner.is_active and cuda.memory == {} and cuda.streams == set()
