@@ -63,7 +63,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from .engine import build_engine
 
     path, meta = build_engine(args.onnx, options, args.out)
-    print(f"wrote {path} ({meta.precision}, {meta.build_seconds} s, TensorRT {meta.tensorrt_version}, {meta.gpu_name})")
+    print(f"wrote {path} ({meta.precision}, {meta.build_seconds} s, TensorRT {meta.library_version}, {meta.gpu_name})")
     return 0
 
 

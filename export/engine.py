@@ -190,7 +190,7 @@ def build_engine(
     del parser
 
     meta = EngineMeta(
-        tensorrt_version=trt_version,
+        library_version=trt_version,
         gpu_name=gpu_name,
         compute_capability=capability,
         precision=precision,

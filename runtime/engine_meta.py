@@ -20,14 +20,19 @@ SHAPE_KEYS = ("min", "opt", "max")
 
 @dataclass
 class EngineMeta:
-    tensorrt_version: str
-    gpu_name: str
-    compute_capability: str  # "8.7"
+    library_version: str  # of the flavour's library: TensorRT 10.13.0.35, TensorRT-RTX 1.7.1.116
+    gpu_name: str | None  # the GPU present at build time; None when built without one (RTX ahead of time)
+    compute_capability: str | None  # "8.7" of that GPU, or None
     precision: str
     profiles: list[dict[str, list[int]]]  # [{"min": [1,3,224,224], "opt": [...], "max": [...]}]
     source_onnx: str
     source_onnx_sha256: str
     build_seconds: float
+    flavour: str = "tensorrt"  # runtime.flavours: tensorrt | tensorrt-rtx
+    target_compute_capabilities: list[str] = field(default_factory=list)  # RTX targets; [cc] for tensorrt
+    built_with_gpu: bool = True
+    tf32: bool = False  # FP32 engines: whether TF32 tensor-core maths was allowed
+    input_dtype: str = "float32"  # runtime.manifest.InputSpec.dtype of the source graph
     hardware_compatibility: str = "none"  # none | ampere_plus | same_compute_capability
     version_compatible: bool = False
     dla_core: int | None = None
@@ -73,16 +78,16 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 def check_compatible(meta: EngineMeta, engine: Path, trt_version: str, compute_capability: str, gpu_name: str) -> None:
     """Raise UserError if this TensorRT or GPU cannot run the engine described by `meta`."""
-    built, here = _version_tuple(meta.tensorrt_version), _version_tuple(trt_version)
+    built, here = _version_tuple(meta.library_version), _version_tuple(trt_version)
     if meta.version_compatible:
         ok = built[0] == here[0] and here >= built
-        rule = f"a version-compatible engine needs TensorRT {built[0]}.x at or above {meta.tensorrt_version}"
+        rule = f"a version-compatible engine needs TensorRT {built[0]}.x at or above {meta.library_version}"
     else:
         ok = built == here
         rule = "engines run only on the TensorRT version that built them"
     if not ok:
         raise UserError(
-            f"{engine}: built with TensorRT {meta.tensorrt_version}, this machine has {trt_version}; {rule}. "
+            f"{engine}: built with TensorRT {meta.library_version}, this machine has {trt_version}; {rule}. "
             "Rebuild it here: python -m export engine <model.*.onnx>"
         )
     if meta.hardware_compatibility == "ampere_plus":

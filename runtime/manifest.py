@@ -14,6 +14,37 @@ MANIFEST_NAME = "model.json"
 GOLDEN_NAME = "golden.npz"
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
+FLOAT_INPUT = "float32"
+UINT8_INPUT = "uint8"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the graph's input `images` takes: float32 NCHW, normalised on the host (the
+    default), or uint8 NHWC with the normalisation inside the graph (`--input uint8`)."""
+
+    dtype: str = FLOAT_INPUT  # "float32" | "uint8"
+
+    @property
+    def layout(self) -> str:
+        return "NHWC" if self.dtype == UINT8_INPUT else "NCHW"
+
+    @property
+    def is_uint8(self) -> bool:
+        return self.dtype == UINT8_INPUT
+
+    def shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
+        return (batch, height, width, 3) if self.is_uint8 else (batch, 3, height, width)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": INPUT_NAME, "dtype": self.dtype, "layout": self.layout}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> InputSpec:
+        dtype = str((d or {}).get("dtype", FLOAT_INPUT))
+        if dtype not in (FLOAT_INPUT, UINT8_INPUT):
+            raise UserError(f"model.json: input dtype {dtype!r} | expected {FLOAT_INPUT} or {UINT8_INPUT}")
+        return cls(dtype)
 
 
 @dataclass(frozen=True)
@@ -28,6 +59,11 @@ class Manifest:
     @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing.from_dict(self.data.get("preprocessing") or {})
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """model.json's `input` block; manifests written before it existed are float32 NCHW."""
+        return InputSpec.from_dict(self.data.get("input"))
 
     @property
     def labels(self) -> list[str] | None:

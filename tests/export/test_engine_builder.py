@@ -40,7 +40,7 @@ def test_builds_strongly_typed_with_profiles_and_sidecar(model_dir: Path, monkey
     ]
     assert trt.calls["config"].pools == {"WORKSPACE": 256 * 2**20}
     side = json.loads((model_dir / "model.fp32.engine.json").read_text())
-    assert side["tensorrt_version"] == "10.13.0.35" and side["compute_capability"] == "8.7"
+    assert side["library_version"] == "10.13.0.35" and side["compute_capability"] == "8.7"
     assert side["gpu_name"] == "Fake GPU" and side["precision"] == "fp32" and side["source_onnx"] == "model.onnx"
     assert len(side["profiles"]) == 2 and side["build_seconds"] >= 0 and len(side["source_onnx_sha256"]) == 64
     assert meta.options["workspace_mib"] == 256

@@ -34,7 +34,7 @@ def test_sidecar_describes_the_build(engine: Path) -> None:
     import tensorrt as trt
 
     side = json.loads(engine.with_name(engine.name + ".json").read_text())
-    assert side["tensorrt_version"] == trt.__version__ and side["precision"] == "fp16"
+    assert side["library_version"] == trt.__version__ and side["precision"] == "fp16"
     assert len(side["profiles"]) == 2 and side["build_seconds"] > 0
     assert (engine.parent / "timing.cache").stat().st_size > 0
 

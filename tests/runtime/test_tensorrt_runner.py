@@ -99,7 +99,7 @@ def _edit_sidecar(engine: Path, **changes: object) -> None:
 
 def test_engine_from_another_tensorrt_version_is_refused(built) -> None:  # type: ignore[no-untyped-def]
     engine, _, _ = built
-    _edit_sidecar(engine, tensorrt_version="10.3.0")
+    _edit_sidecar(engine, library_version="10.3.0")
     with pytest.raises(UserError, match=r"built with TensorRT 10.3.0, this machine has 10.13.0.35; engines run only"):
         runtime.load(engine).activate()
     _edit_sidecar(engine, version_compatible=True)  # 10.3 version-compatible runs on 10.13
