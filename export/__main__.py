@@ -1,4 +1,4 @@
-"""python -m export {onnx,fp16,engine} ..."""
+"""python -m export {onnx,fp16,engine,layers,check} ..."""
 
 from __future__ import annotations
 
@@ -37,12 +37,24 @@ def cmd_fp16(args: argparse.Namespace) -> int:
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
+    from runtime.errors import UserError
+    from runtime.flavours import TENSORRT_RTX
     from runtime.manifest import load_manifest
+    from runtime.parity import precision_of
 
-    from .profiles import EngineOptions, Profile, default_profile, engine_path_for, trtexec_command, validate
+    from .profiles import (
+        EngineOptions,
+        Profile,
+        default_profile,
+        engine_path_for,
+        parse_compute_capabilities,
+        trtexec_command,
+        validate,
+    )
 
     manifest = load_manifest(args.onnx)
-    profiles = [Profile.parse(s) for s in args.shapes] or [default_profile(manifest.preprocessing.input_size)]
+    spec = manifest.input_spec
+    profiles = [Profile.parse(s) for s in args.shapes] or [default_profile(manifest.preprocessing.input_size, spec)]
     options = EngineOptions(
         profiles=profiles,
         workspace_mib=args.workspace,
@@ -51,28 +63,46 @@ def cmd_engine(args: argparse.Namespace) -> int:
         hardware_compatibility=args.hardware_compatibility,
         version_compatible=args.version_compatible,
         dla_core=args.dla_core,
+        flavour=args.flavour,
+        compute_capabilities=parse_compute_capabilities(args.compute_capability) if args.compute_capability else [],
+        tf32=args.tf32,
     )
-    from runtime.parity import precision_of
-
-    validate(
-        options, manifest.patch_size, precision_of(args.onnx.name), str(manifest.data.get("arch", {}).get("act", ""))
-    )
+    act = str(manifest.data.get("arch", {}).get("act", ""))
+    validate(options, manifest.patch_size, precision_of(args.onnx), act, spec)
     if args.print_trtexec:
+        if args.flavour == TENSORRT_RTX:
+            raise UserError(f"--print-trtexec: {TENSORRT_RTX} ships no trtexec; build with python -m export engine")
         print(trtexec_command(args.onnx, args.out or engine_path_for(args.onnx), options))
         return 0
     from .engine import build_engine
 
     path, meta = build_engine(args.onnx, options, args.out)
-    print(f"wrote {path} ({meta.precision}, {meta.build_seconds} s, TensorRT {meta.library_version}, {meta.gpu_name})")
+    where = f"on {meta.gpu_name}" if meta.built_with_gpu else "without a GPU"
+    print(
+        f"wrote {path} ({meta.precision}, {meta.flavour} {meta.library_version}, {where}, "
+        f"targets {','.join(meta.target_compute_capabilities)}, {meta.build_seconds} s)"
+    )
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    import json
+
+    from .layers import read_report
+
+    report = read_report(args.engine)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .engine import check_prerequisites
+    from .trt.host import all_statuses
 
-    version, gpu, capability = check_prerequisites()
-    print(f"TensorRT {version}, {gpu} (compute capability {capability})")
-    return 0
+    statuses = all_statuses()
+    for status in statuses:
+        print(status.line())
+    ok = any(s.can_run for s in statuses) if args.run else any(s.can_build for s in statuses)
+    return 0 if ok else 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,8 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("onnx", type=Path, help="the FP32 model.onnx")
     p.set_defaults(func=cmd_fp16)
 
-    p = sub.add_parser("engine", help="build a TensorRT engine from model[.fp16|.int8].onnx (needs TensorRT and a GPU)")
+    p = sub.add_parser(
+        "engine",
+        help="build a TensorRT (needs a GPU) or TensorRT-RTX (no GPU needed) engine from model[.fp16|.int8].onnx",
+    )
     p.add_argument("onnx", type=Path, help="model.onnx, model.fp16.onnx or model.int8.onnx")
+    p.add_argument(
+        "--flavour",
+        choices=["tensorrt", "tensorrt-rtx"],
+        help="TensorRT library (default: tensorrt where installed, else tensorrt-rtx)",
+    )
+    p.add_argument(
+        "--compute-capability",
+        metavar="CC,...",
+        help="tensorrt-rtx: target GPUs, e.g. 8.6,8.9,12.0 (default 8.0,8.6,8.9,12.0,12.1; 7.5 only when named)",
+    )
+    p.add_argument("--tf32", action="store_true", help="allow TF32 maths in FP32 layers (off by default: true FP32)")
     p.add_argument(
         "--shapes",
         action="append",
@@ -119,7 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="engine path (default: model.<precision>.engine beside the ONNX)")
     p.set_defaults(func=cmd_engine)
 
-    p = sub.add_parser("check", help="check that TensorRT and a CUDA device are usable (what `make engine` runs first)")
+    p = sub.add_parser("layers", help="per-layer precision table of an engine (from its model.<precision>.layers.json)")
+    p.add_argument("engine", type=Path, help="model.<precision>.engine (or its .layers.json)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser(
+        "check", help="per flavour: can this machine build engines, and run them (exit 0 when one can build)"
+    )
+    p.add_argument("--run", action="store_true", help="exit 0 only when some flavour can also run engines here")
     p.set_defaults(func=cmd_check)
     return parser
 

@@ -1,220 +1,159 @@
-"""ONNX -> TensorRT engine, strongly typed, for TensorRT 10.x and 11.x. Never imports torch.
+"""ONNX -> TensorRT or TensorRT-RTX engine, strongly typed. Never imports torch.
 
 Precision comes from the graph (model.fp16.onnx, model.int8.onnx with Q/DQ): TensorRT 11
-removed BuilderFlag.FP16/INT8 and the INT8 calibrators, and 10.x builds the same graphs
-when the network is created strongly typed. So no precision flag is ever set here.
+removed BuilderFlag.FP16/INT8 and the INT8 calibrators, and 10.x and TensorRT-RTX build the
+same graphs when the network is created strongly typed. So no precision flag is ever set.
 
-Written against the TensorRT 10.13 Python API (type-checked with tensorrt-stubs) and
-NVIDIA's samples; where 11.x differs, the code says so.
+The steps live in export/trt/ (network from ONNX, config from options, build, save engine +
+sidecar + layer report); `build_engine` composes them. Written against the TensorRT 10.13
+Python API (type-checked with tensorrt-stubs); tensorrt_rtx has the same API.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.cuda_buffers import default_cuda
-from runtime.engine_meta import EngineMeta, sidecar_path
-from runtime.errors import UserError, require_tensorrt
-from runtime.io import atomic_path, sha256_file, write_bytes_atomic, write_json_atomic
-from runtime.manifest import INPUT_NAME, load_manifest
+from runtime.engine_meta import EngineMeta
+from runtime.errors import UserError
+from runtime.flavours import TENSORRT_RTX, default_flavour, import_flavour
+from runtime.io import sha256_file
+from runtime.manifest import load_manifest
 from runtime.parity import precision_of
 
-from .profiles import EngineOptions, engine_path_for, validate
+from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
+from .profiles import EngineOptions, default_profile, engine_path_for, validate
+from .trt.config import config_from_options, rtx_targets
+from .trt.host import BuildHost, build_host
+from .trt.log import BuildLog, capture
+from .trt.network import network_from_onnx
+from .trt.save import save_build
 
 if TYPE_CHECKING:
     import tensorrt as trt
 
 log = logging.getLogger(__name__)
 
-TRT_HINT = (
-    "install TensorRT: `pip install -e '.[tensorrt]'` on x86-64 Linux with an NVIDIA driver; "
-    "on Jetson use JetPack's TensorRT through a venv made with --system-site-packages. "
-    "Without a GPU, `make demo` runs the pipeline on ONNX Runtime"
-)
+
+def default_options(onnx_path: Path) -> EngineOptions:
+    """Batch 1..64 (opt 32) at the model's input size and layout, default flavour."""
+    manifest = load_manifest(onnx_path)
+    return EngineOptions(profiles=[default_profile(manifest.preprocessing.input_size, manifest.input_spec)])
 
 
-def check_prerequisites() -> tuple[str, str, str]:
-    """(TensorRT version, GPU name, compute capability), or one UserError naming what is missing."""
-    require_tensorrt(TRT_HINT)
-    import tensorrt as trt
-
-    try:
-        gpu_name, capability = default_cuda().device()
-    except UserError as exc:
-        raise UserError(f"TensorRT is installed but no usable CUDA device: {exc}") from None
-    return str(getattr(trt, "__version__", "unknown")), gpu_name, capability
-
-
-def _progress_monitor_class() -> type | None:
-    """A tqdm-backed IProgressMonitor where this TensorRT has one (10.0+), else None."""
-    import tensorrt as trt
-
-    if not hasattr(trt, "IProgressMonitor"):
-        return None
-    from tqdm import tqdm
-
-    class TqdmProgressMonitor(trt.IProgressMonitor):
-        """Shows TensorRT's top-level build phases; must be thread-safe."""
-
-        def __init__(self) -> None:
-            trt.IProgressMonitor.__init__(self)
-            self._lock = threading.Lock()
-            self._bars: dict[str, tqdm] = {}
-            self._top: set[str] = set()
-
-        def phase_start(self, phase_name: str, parent_phase: str, num_steps: int) -> None:
-            # Bars for top-level phases and their direct children; deeper phases are too brief.
-            with self._lock:
-                depth = 0 if not parent_phase else (1 if parent_phase in self._top else 2)
-                if depth == 0:
-                    self._top.add(phase_name)
-                if depth <= 1:
-                    self._bars[phase_name] = tqdm(total=num_steps, desc=phase_name, leave=depth == 0, position=depth)
-
-        def step_complete(self, phase_name: str, step: int) -> bool:
-            with self._lock:
-                bar = self._bars.get(phase_name)
-                if bar is not None:
-                    bar.update(step + 1 - bar.n)
-            return True  # False would cancel the build
-
-        def phase_finish(self, phase_name: str) -> None:
-            with self._lock:
-                self._top.discard(phase_name)
-                bar = self._bars.pop(phase_name, None)
-                if bar is not None:
-                    bar.close()
-
-    return TqdmProgressMonitor
+def _serialize(
+    flavour: str,
+    builder: trt.Builder,
+    network: trt.INetworkDefinition,
+    config: trt.IBuilderConfig,
+    record: BuildLog,
+    name: str,
+) -> tuple[memoryview, float]:
+    start = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - start
+    if serialized is None:
+        raise UserError(f"{flavour} failed to build {name}: {record.last_error()}")
+    return memoryview(serialized), seconds
 
 
-def _parse(network: trt.INetworkDefinition, logger: trt.ILogger, onnx_path: Path) -> trt.OnnxParser:
-    import tensorrt as trt
-
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        lines = []
-        for i in range(parser.num_errors):
-            err = parser.get_error(i)
-            lines.append(f"  node {err.node()} {err.node_name()!r} ({err.node_operator()}): {err.desc()}")
-        raise UserError(f"TensorRT's ONNX parser rejected {onnx_path}:\n" + "\n".join(lines))
-    return parser
-
-
-def _network_flags() -> int:
-    import tensorrt as trt
-
-    # Required on 10.x for graph-defined precision. TensorRT 11 networks are always strongly
-    # typed; if a release drops the enum member, building without the flag is equivalent.
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    return 0 if flag is None else 1 << int(flag)
-
-
-def _configure(builder: trt.Builder, config: trt.IBuilderConfig, options: EngineOptions) -> trt.ITimingCache | None:
-    import tensorrt as trt
-
-    if options.workspace_mib:
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mib * 2**20)
-    config.builder_optimization_level = options.opt_level
-    for profile in options.profiles:
-        p = builder.create_optimization_profile()
-        p.set_shape(INPUT_NAME, trt.Dims(list(profile.min)), trt.Dims(list(profile.opt)), trt.Dims(list(profile.max)))
-        if config.add_optimization_profile(p) < 0:
-            raise UserError(f"TensorRT rejected optimization profile {profile.spec()}")
-    cache = None
-    if options.timing_cache is not None:
-        data = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
-        cache = config.create_timing_cache(data)
-        if cache is None or not config.set_timing_cache(cache, False):
-            raise UserError(
-                f"{options.timing_cache}: TensorRT could not use this timing cache (another TensorRT version?)"
-            )
-        log.info("timing cache %s (%s)", options.timing_cache, f"{len(data)} bytes" if data else "new")
-    if options.hardware_compatibility == "ampere_plus":
-        config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
-    elif options.hardware_compatibility == "same_compute_capability":
-        # Added in TensorRT 10.x after 10.0; older builds lack the member.
-        level = getattr(trt.HardwareCompatibilityLevel, "SAME_COMPUTE_CAPABILITY", None)
-        if level is None:
-            raise UserError("this TensorRT has no same-compute-capability hardware compatibility level")
-        config.hardware_compatibility_level = level
-    if options.version_compatible:
-        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-    if options.dla_core is not None:
-        if builder.num_DLA_cores == 0:
-            raise UserError("--dla-core given but this device has no DLA (DLA exists on Jetson AGX/NX Orin and Xavier)")
-        if options.dla_core >= builder.num_DLA_cores:
-            raise UserError(f"--dla-core {options.dla_core}: this device has {builder.num_DLA_cores} DLA cores")
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = options.dla_core
-        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-    monitor_cls = _progress_monitor_class()
-    if monitor_cls is not None:
-        config.progress_monitor = monitor_cls()
-    return cache
+def _layer_report(
+    flavour: str, host: BuildHost, serialized: memoryview, record: BuildLog, logger: trt.ILogger
+) -> LayerReport:
+    """From RTX's DETAILED builder log; on TensorRT, from the engine inspector (needs its GPU)."""
+    if flavour == TENSORRT_RTX:
+        if record.layers_message is None:
+            raise UserError(f"{flavour} logged no layer table for this build (profiling verbosity DETAILED was set)")
+        return LayerReport(parse_rtx_layers(record.layers_message), f"{flavour} builder log")
+    if TYPE_CHECKING:
+        import tensorrt as trt
+    else:
+        trt = import_flavour(flavour)
+    runtime = trt.Runtime(logger)
+    engine = runtime.deserialize_cuda_engine(serialized)
+    if engine is None:
+        raise UserError(f"{flavour} could not load the engine it just built on {host.gpu_name}: {record.last_error()}")
+    inspector = engine.create_engine_inspector()
+    if inspector is None:
+        raise UserError(f"{flavour} could not create an engine inspector")
+    return LayerReport(
+        parse_inspector_json(inspector.get_engine_information(trt.LayerInformationFormat.JSON)),
+        f"{flavour} engine inspector",
+    )
 
 
 def build_engine(
     onnx_path: Path, options: EngineOptions | None = None, out: Path | None = None
 ) -> tuple[Path, EngineMeta]:
-    """Build `model.<precision>.engine` and its `.engine.json` sidecar beside `onnx_path`."""
+    """Build `model.<precision>.engine`, its `.engine.json` sidecar and its `.layers.json`
+    report beside `onnx_path` (or at `out`); returns the engine path and the sidecar."""
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
     manifest = load_manifest(onnx_path)
-    precision = precision_of(onnx_path.name)
+    precision = precision_of(onnx_path)
     options = options or default_options(onnx_path)
-    validate(options, manifest.patch_size, precision, str(manifest.data.get("arch", {}).get("act", "")))
-    trt_version, gpu_name, capability = check_prerequisites()
-    import tensorrt as trt
-
+    flavour = options.flavour or default_flavour()
+    options = dataclasses.replace(options, flavour=flavour)
+    validate(
+        options, manifest.patch_size, precision, str(manifest.data.get("arch", {}).get("act", "")), manifest.input_spec
+    )
+    host = build_host(flavour)
     engine_path = Path(out or engine_path_for(onnx_path))
-    logger: trt.ILogger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_network_flags())
-    parser = _parse(network, logger, onnx_path)
-    config = builder.create_builder_config()
-    cache = _configure(builder, config, options)
+    targets = rtx_targets(options) if flavour == TENSORRT_RTX else [host.compute_capability or "?"]
+    where = f"{host.gpu_name} sm_{host.compute_capability}" if host.built_with_gpu else "no GPU"
+    log.info(
+        "building %s (%s, %s %s, %s, targets %s)",
+        engine_path.name,
+        precision,
+        flavour,
+        host.library_version,
+        where,
+        ",".join(targets),
+    )
 
-    log.info("building %s (%s, TensorRT %s, %s sm_%s)", engine_path.name, precision, trt_version, gpu_name, capability)
-    start = time.perf_counter()
-    serialized = builder.build_serialized_network(network, config)
-    seconds = time.perf_counter() - start
-    if serialized is None:
-        raise UserError(f"TensorRT failed to build {engine_path.name}; its log above says why")
-    del parser
+    with capture(flavour) as (logger, record):
+        if TYPE_CHECKING:
+            import tensorrt as trt
+        else:
+            trt = import_flavour(flavour)
+        builder = trt.Builder(logger)
+        if builder is None:
+            raise UserError(f"{flavour} could not create a builder: {record.last_error()}")
+        network, parser = network_from_onnx(flavour, builder, logger, onnx_path)
+        config, cache = config_from_options(flavour, builder, options)
+        serialized, seconds = _serialize(flavour, builder, network, config, record, engine_path.name)
+        del parser
+        report = _layer_report(flavour, host, serialized, record, logger)
 
     meta = EngineMeta(
-        library_version=trt_version,
-        gpu_name=gpu_name,
-        compute_capability=capability,
+        library_version=host.library_version,
+        gpu_name=host.gpu_name,
+        compute_capability=host.compute_capability,
         precision=precision,
         profiles=[p.to_dict() for p in options.profiles],
         source_onnx=onnx_path.name,
         source_onnx_sha256=sha256_file(onnx_path),
         build_seconds=round(seconds, 2),
+        flavour=flavour,
+        target_compute_capabilities=targets,
+        built_with_gpu=host.built_with_gpu,
+        tf32=options.tf32,
+        input_dtype=manifest.input_spec.dtype,
         hardware_compatibility=options.hardware_compatibility,
         version_compatible=options.version_compatible,
         dla_core=options.dla_core,
         options=options.to_dict(),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
-    with atomic_path(engine_path) as tmp:
-        tmp.write_bytes(memoryview(serialized))
-        write_json_atomic(sidecar_path(engine_path), meta.to_dict())
+    save_build(engine_path, serialized, meta, report)
     if cache is not None and options.timing_cache is not None:
+        from runtime.io import write_bytes_atomic
+
         write_bytes_atomic(options.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
-    log.info("built %s in %.1f s", engine_path, seconds)
+    log.info("built %s in %.1f s; layers by precision %s", engine_path, seconds, report.summary)
     return engine_path, meta
-
-
-def default_options(onnx_path: Path) -> EngineOptions:
-    from .profiles import default_profile
-
-    manifest = load_manifest(onnx_path)
-    return EngineOptions(profiles=[default_profile(manifest.preprocessing.input_size)])

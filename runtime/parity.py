@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -80,13 +81,36 @@ class ParityResult:
         )
 
 
-def precision_of(model_file: str) -> str:
-    """fp16/int8 from an artifact's name (model.fp16.onnx, model.int8.engine), else fp32."""
-    name = model_file.rsplit("/", 1)[-1]
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def precision_from_name(name: str) -> str:
+    """fp16/int8 from an artifact's file name (model.fp16.onnx, model.int8.engine), else fp32.
+
+    The naming rule `python -m export` writes; the fallback for files that carry no record."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
     for precision in ("fp16", "int8"):
         if f".{precision}." in name:
             return precision
     return "fp32"
+
+
+def precision_of(model_file: str | Path) -> str:
+    """The one place that knows an artifact's precision.
+
+    An engine's precision is what its `.engine.json` sidecar records (the graph it was built
+    from decided it); an engine without a sidecar and any ONNX graph follow the file name
+    that `python -m export` gives them (model.onnx, model.fp16.onnx, model.int8.onnx)."""
+    path = Path(model_file)
+    if path.suffix == ".engine":
+        from .engine_meta import read_sidecar, sidecar_path
+
+        if sidecar_path(path).is_file():
+            precision = read_sidecar(path).precision
+            if precision not in PRECISIONS:
+                raise UserError(f"{sidecar_path(path)}: precision {precision!r} | expected one of {', '.join(PRECISIONS)}")
+            return precision
+    return precision_from_name(path.name)
 
 
 def compare(reference_logits: np.ndarray, logits: np.ndarray, precision: str) -> ParityResult:

@@ -1,4 +1,8 @@
-"""export.engine's control flow against the TensorRT test double (tests/fakes)."""
+"""export.engine's control flow against the TensorRT test double (tests/fakes).
+
+Only what TensorRT-RTX cannot answer here: the `tensorrt` flavour's own options (timing
+cache, DLA), its GPU requirement and its engine-inspector layer report. Real builds, real
+parser errors and real profile errors are in test_engine_rtx.py."""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ def test_builds_strongly_typed_with_profiles_and_sidecar(model_dir: Path, monkey
     assert path == model_dir / "model.fp32.engine" and path.is_file()
     assert trt.calls["flags"] == [1 << 1]  # STRONGLY_TYPED, nothing else
     assert not {"FP16", "INT8"} & set(trt.calls["builder_flags"])  # precision comes from the graph
+    assert trt.calls["cleared_flags"] == ["TF32"] and not trt.calls["config"].get_flag(trt.BuilderFlag.TF32)
     assert trt.calls["profiles"] == [
         [[1, 3, 32, 32], [8, 3, 32, 32], [16, 3, 32, 32]],
         [[1, 3, 64, 64], [2, 3, 64, 64], [4, 3, 64, 64]],
@@ -44,6 +49,71 @@ def test_builds_strongly_typed_with_profiles_and_sidecar(model_dir: Path, monkey
     assert side["gpu_name"] == "Fake GPU" and side["precision"] == "fp32" and side["source_onnx"] == "model.onnx"
     assert len(side["profiles"]) == 2 and side["build_seconds"] >= 0 and len(side["source_onnx_sha256"]) == 64
     assert meta.options["workspace_mib"] == 256
+    assert side["flavour"] == "tensorrt" and side["built_with_gpu"] is True and side["tf32"] is False
+    assert side["target_compute_capabilities"] == ["8.7"] and side["input_dtype"] == "float32"
+
+
+def test_tf32_is_kept_on_when_asked(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trt, _ = fake_tensorrt.install(monkeypatch)
+    from export.engine import build_engine, default_options
+
+    opts = default_options(model_dir / "model.onnx")
+    opts.tf32 = True
+    _, meta = build_engine(model_dir / "model.onnx", opts)
+    assert trt.calls["cleared_flags"] == [] and trt.calls["config"].get_flag(trt.BuilderFlag.TF32)
+    assert meta.tf32 is True
+
+
+def test_layer_report_from_the_engine_inspector(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorRT with a GPU: the report comes from the inspector JSON (test double only)."""
+    fake_tensorrt.install(monkeypatch)
+    from export.engine import build_engine
+    from export.layers import read_report
+
+    path, _ = build_engine(model_dir / "model.onnx")
+    report = read_report(path)
+    convs = [n.name for n in onnx.load(model_dir / "model.onnx").graph.node if n.op_type == "Conv"]
+    conv_layers = [layer for layer in report.layers if layer.type == "convolution"]
+    assert [layer.onnx_nodes for layer in conv_layers] == [[c] for c in convs]
+    assert all(layer.inputs == ["fp32"] and layer.weights == ["fp32", "fp32"] for layer in conv_layers)
+    assert report.source == "tensorrt engine inspector" and report.summary["fp32"] == len(report.layers)
+
+
+def test_missing_strongly_typed_flag_is_refused(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trt, _ = fake_tensorrt.install(monkeypatch, version="8.6.1")
+    trt.NetworkDefinitionCreationFlag = fake_tensorrt._enum("EXPLICIT_BATCH")
+    from export.engine import build_engine
+
+    with pytest.raises(UserError, match=r"tensorrt 8\.6\.1 cannot build strongly typed networks"):
+        build_engine(model_dir / "model.onnx")
+    assert trt.calls["flags"] == [] and not list(model_dir.glob("*.engine*"))
+
+
+def test_rebuild_writes_engine_before_sidecar(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupted rebuild never leaves a new sidecar beside an old engine (or the reverse)."""
+    fake_tensorrt.install(monkeypatch)
+    import export.trt.save as save
+    from export.engine import build_engine
+
+    path, _ = build_engine(model_dir / "model.onnx")
+    old_engine = path.read_bytes()
+    order: list[str] = []
+    real = save.write_json_atomic
+
+    def interrupted(target: Path, obj: object) -> None:
+        order.append(Path(target).name)
+        raise KeyboardInterrupt  # Ctrl-C just after the engine was renamed into place
+
+    monkeypatch.setattr(save, "write_json_atomic", interrupted)
+    trt, _ = fake_tensorrt.install(monkeypatch)
+    trt.calls["profiles"].append([[9, 3, 32, 32]] * 3)  # the new engine differs from the old one
+    with pytest.raises(KeyboardInterrupt):
+        build_engine(model_dir / "model.onnx")
+    assert order == ["model.fp32.engine.json"]
+    assert path.read_bytes() != old_engine  # new engine in place ...
+    assert not (model_dir / "model.fp32.engine.json").exists()  # ... and no stale sidecar describing the old one
+    assert not (model_dir / "model.fp32.layers.json").exists()
+    monkeypatch.setattr(save, "write_json_atomic", real)
 
 
 def test_timing_cache_is_loaded_and_saved(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,10 +140,9 @@ def test_parser_errors_are_reported_per_node(model_dir: Path, monkeypatch: pytes
     onnx.save(model, model_dir / "model.onnx")
     with pytest.raises(UserError) as err:
         build_engine(model_dir / "model.onnx")
-    lines = str(err.value).splitlines()
-    assert lines[0].startswith("TensorRT's ONNX parser rejected")
-    assert len(lines) == 1 + sum(n.op_type == "FancyErf" for n in model.graph.node)
-    assert "(FancyErf): No importer registered" in lines[1]
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("tensorrt's ONNX parser rejected")
+    assert message.count("(FancyErf): No importer registered") == sum(n.op_type == "FancyErf" for n in model.graph.node)
 
 
 def test_failed_build_leaves_nothing(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +170,7 @@ def test_dla_needs_a_device_with_dla(model_dir: Path, monkeypatch: pytest.Monkey
 
 def test_missing_tensorrt_is_one_clear_line_fast(model_dir: Path) -> None:
     start = time.perf_counter()
-    res = run_cli("export", "engine", str(model_dir / "model.onnx"))
+    res = run_cli("export", "engine", str(model_dir / "model.onnx"), "--flavour", "tensorrt")
     elapsed = time.perf_counter() - start
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
@@ -120,13 +189,14 @@ def test_no_cuda_device_is_named(model_dir: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(cb, "default_cuda", no_device)
     import export.engine as eng
 
-    monkeypatch.setattr(eng, "default_cuda", no_device)
     with pytest.raises(UserError, match="TensorRT is installed but no usable CUDA device: no CUDA device found"):
         eng.build_engine(model_dir / "model.onnx")
 
 
 def test_engine_step_never_imports_torch() -> None:
-    code = "import sys, export.engine, export.profiles, export.__main__; print('torch' in sys.modules)"
+    code = (
+        "import sys, export.engine, export.profiles, export.layers, export.__main__; print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -139,9 +209,9 @@ def test_print_trtexec_works_without_tensorrt(model_dir: Path) -> None:
 
 def test_progress_monitor_tracks_nested_phases(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_tensorrt.install(monkeypatch)
-    from export.engine import _progress_monitor_class
+    from export.trt.progress import progress_monitor_class
 
-    cls = _progress_monitor_class()
+    cls = progress_monitor_class("tensorrt")
     assert cls is not None
     monitor = cls()
     monitor.phase_start("Building", "", 2)

@@ -9,6 +9,7 @@ TensorRT itself; the `trt`-marked tests do that on a machine with TensorRT.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import json
 import types
@@ -87,7 +88,13 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
     """A fresh fake `tensorrt` module bound to `cuda`; `module.calls` records what was done."""
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version  # type: ignore[attr-defined]
-    calls: dict[str, Any] = {"flags": [], "profiles": [], "builder_flags": [], "timing_cache_in": None}
+    calls: dict[str, Any] = {
+        "flags": [],
+        "profiles": [],
+        "builder_flags": [],
+        "cleared_flags": [],
+        "timing_cache_in": None,
+    }
     trt.calls = calls  # type: ignore[attr-defined]
     trt.fail_build = False  # type: ignore[attr-defined]
     trt.fail_execute = False  # type: ignore[attr-defined]
@@ -95,8 +102,20 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
     class Dims(list):  # type: ignore[type-arg]
         pass
 
-    class Logger:
-        WARNING, ERROR, INFO = 2, 1, 3
+    class _Severity(enum.IntEnum):
+        INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
+
+    class ILogger:
+        Severity = _Severity
+
+        def __init__(self) -> None:
+            pass
+
+        def log(self, severity: _Severity, msg: str) -> None:
+            pass
+
+    class Logger(ILogger):
+        WARNING, ERROR, INFO = _Severity.WARNING, _Severity.ERROR, _Severity.INFO
 
         def __init__(self, severity: int = 2) -> None:
             self.severity = severity
@@ -105,10 +124,12 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
         def __init__(self) -> None:
             pass
 
-    trt.Dims, trt.Logger, trt.ILogger, trt.IProgressMonitor = Dims, Logger, Logger, IProgressMonitor  # type: ignore[attr-defined]
+    trt.Dims, trt.Logger, trt.ILogger, trt.IProgressMonitor = Dims, Logger, ILogger, IProgressMonitor  # type: ignore[attr-defined]
+    trt.ProfilingVerbosity = _enum("LAYER_NAMES_ONLY", "NONE", "DETAILED")  # type: ignore[attr-defined]
+    trt.LayerInformationFormat = _enum("ONELINE", "JSON")  # type: ignore[attr-defined]
     trt.NetworkDefinitionCreationFlag = _enum("EXPLICIT_BATCH", "STRONGLY_TYPED")  # type: ignore[attr-defined]
     trt.MemoryPoolType = _enum("WORKSPACE")  # type: ignore[attr-defined]
-    trt.BuilderFlag = _enum("FP16", "INT8", "GPU_FALLBACK", "VERSION_COMPATIBLE")  # type: ignore[attr-defined]
+    trt.BuilderFlag = _enum("FP16", "INT8", "GPU_FALLBACK", "VERSION_COMPATIBLE", "TF32")  # type: ignore[attr-defined]
     trt.DeviceType = _enum("GPU", "DLA")  # type: ignore[attr-defined]
     trt.HardwareCompatibilityLevel = _enum("NONE", "AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY")  # type: ignore[attr-defined]
     trt.TensorIOMode = _enum("NONE", "INPUT", "OUTPUT")  # type: ignore[attr-defined]
@@ -200,6 +221,8 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
             self.progress_monitor: Any = None
             self.pools: dict[str, int] = {}
             self.cache: TimingCache | None = None
+            self.profiling_verbosity = trt.ProfilingVerbosity.LAYER_NAMES_ONLY
+            self.flags = {"TF32"}  # TensorRT's default: TF32 allowed
 
         def set_memory_pool_limit(self, pool: Any, size: int) -> None:
             self.pools[pool.name] = size
@@ -222,6 +245,14 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
 
         def set_flag(self, flag: Any) -> None:
             calls["builder_flags"].append(flag.name)
+            self.flags.add(flag.name)
+
+        def clear_flag(self, flag: Any) -> None:
+            calls["cleared_flags"].append(flag.name)
+            self.flags.discard(flag.name)
+
+        def get_flag(self, flag: Any) -> bool:
+            return flag.name in self.flags
 
     class Builder:
         def __init__(self, logger: Logger) -> None:
@@ -241,7 +272,8 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
         def build_serialized_network(self, network: Network, config: Config) -> bytes | None:
             if trt.fail_build:  # type: ignore[attr-defined]
                 return None
-            return json.dumps({"onnx": network.onnx, "profiles": calls["profiles"]}).encode()
+            detailed = config.profiling_verbosity is trt.ProfilingVerbosity.DETAILED  # type: ignore[attr-defined]
+            return json.dumps({"onnx": network.onnx, "profiles": calls["profiles"], "detailed": detailed}).encode()
 
     class Context:
         def __init__(self, engine: Engine) -> None:
@@ -277,6 +309,7 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
             import onnxruntime as ort
 
             self.session = ort.InferenceSession(blob["onnx"], providers=["CPUExecutionProvider"])
+            self.onnx, self.detailed = blob["onnx"], bool(blob.get("detailed"))
             self.profiles = blob["profiles"]
             self.classes = int(self.session.get_outputs()[0].shape[-1])
             self.num_io_tensors = 2
@@ -299,6 +332,41 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
 
         def create_execution_context(self) -> Context:
             return Context(self)
+
+        def create_engine_inspector(self) -> Inspector:
+            return Inspector(self)
+
+    class Inspector:
+        """TensorRT's engine inspector JSON, one "layer" per ONNX node: an FP32 engine's shape
+        of the real thing (field names as TensorRT 10 writes them), not its fusions."""
+
+        def __init__(self, engine: Engine) -> None:
+            self.engine = engine
+
+        def get_engine_information(self, fmt: Any) -> str:
+            assert fmt is trt.LayerInformationFormat.JSON  # type: ignore[attr-defined]
+            import onnx
+
+            model = onnx.load(self.engine.onnx, load_external_data=False)
+            fp32 = "Row major linear FP32 format (kLINEAR)"
+            layers: list[Any] = []
+            for node in model.graph.node:
+                if not self.engine.detailed:
+                    layers.append(node.name)
+                    continue
+                entry: dict[str, Any] = {
+                    "Name": node.name,
+                    "LayerType": "CaskConvolution" if node.op_type == "Conv" else "PointWiseV2",
+                    "ParameterType": "Convolution" if node.op_type == "Conv" else "PointWise",
+                    "Inputs": [{"Name": node.input[0], "Format/Datatype": fp32}],
+                    "Outputs": [{"Name": node.output[0], "Format/Datatype": fp32}],
+                    "Metadata": f"[ONNX Layer: {node.name}]",
+                }
+                if node.op_type == "Conv":
+                    entry["Weights"] = {"Type": "Float", "Count": 1}
+                    entry["Bias"] = {"Type": "Float", "Count": 1}
+                layers.append(entry)
+            return json.dumps({"Layers": layers, "Bindings": [INPUT, OUTPUT]})
 
     class Runtime:
         def __init__(self, logger: Logger) -> None:

@@ -1,0 +1,30 @@
+"""Save a build: engine first, then its sidecar, then its layer report.
+
+An old sidecar must never describe a new engine, so the old records are removed before the
+new engine is renamed into place. However a rebuild is interrupted, what is left is either
+the old trio, a consistent new pair or trio, or an engine without a sidecar (which the runtime
+refuses by default): never a new sidecar beside an old engine, nor the reverse.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.engine_meta import EngineMeta, sidecar_path
+from runtime.errors import UserError
+from runtime.io import atomic_path, write_json_atomic
+
+from ..layers import LayerReport, layers_path_for
+
+
+def save_build(engine_path: Path, serialized: memoryview, meta: EngineMeta, report: LayerReport) -> None:
+    sidecar, layers = sidecar_path(engine_path), layers_path_for(engine_path)
+    try:
+        sidecar.unlink(missing_ok=True)
+        layers.unlink(missing_ok=True)
+        with atomic_path(engine_path) as tmp:
+            tmp.write_bytes(serialized)
+        write_json_atomic(sidecar, meta.to_dict())
+        write_json_atomic(layers, report.to_dict())
+    except OSError as exc:
+        raise UserError(f"{engine_path}: cannot write the engine or its records ({exc.strerror or exc})") from None
