@@ -194,9 +194,7 @@ def test_no_cuda_device_is_named(model_dir: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_engine_step_never_imports_torch() -> None:
-    code = (
-        "import sys, export.engine, export.profiles, export.layers, export.__main__; print('torch' in sys.modules)"
-    )
+    code = "import sys, export.engine, export.profiles, export.layers, export.__main__; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -4,8 +4,20 @@ from pathlib import Path
 
 import pytest
 
-from export.profiles import EngineOptions, Profile, engine_path_for, trtexec_command, validate
+from export.profiles import (
+    EngineOptions,
+    Profile,
+    default_profile,
+    engine_path_for,
+    parse_compute_capabilities,
+    trtexec_command,
+    validate,
+    validate_flavour,
+)
 from runtime.errors import UserError
+from runtime.manifest import InputSpec
+
+NHWC = InputSpec("uint8")
 
 
 def test_parse_and_validate_a_profile() -> None:
@@ -19,7 +31,7 @@ def test_parse_and_validate_a_profile() -> None:
     ("spec", "message"),
     [
         ("1x3x224x224:32x3x224x224", "expected MIN:OPT:MAX"),
-        ("1x3x224:32x3x224x224:64x3x224x224", "is not NxCxHxW"),
+        ("1x3x224:32x3x224x224:64x3x224x224", "is not four sizes: NxCxHxW"),
         ("1x3x224x224:64x3x224x224:32x3x224x224", "batch must satisfy min <= opt <= max"),
         ("1x3x448x224:1x3x224x224:1x3x448x224", "height must satisfy"),
         ("1x1x224x224:8x1x224x224:8x1x224x224", "channels must be 3"),
@@ -30,6 +42,30 @@ def test_parse_and_validate_a_profile() -> None:
 def test_bad_profiles_are_refused_before_any_build(spec: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         Profile.parse(spec).validate(patch_size=7)
+
+
+def test_uint8_models_take_nhwc_profiles() -> None:
+    assert default_profile(224, NHWC) == Profile.parse("1x224x224x3:32x224x224x3:64x224x224x3")
+    Profile.parse("1x224x224x3:8x224x320x3:8x448x448x3").validate(7, NHWC)
+    with pytest.raises(UserError, match="channels must be 3 .* got 224 on axis 3 .* uint8 NHWC"):
+        Profile.parse("1x3x224x224:8x3x224x224:8x3x224x224").validate(7, NHWC)
+    with pytest.raises(UserError, match=r"height and width \(NHWC\) must be at least the patch size 7"):
+        Profile.parse("1x4x224x3:8x224x224x3:8x224x224x3").validate(7, NHWC)
+    with pytest.raises(UserError, match="width must satisfy"):
+        Profile.parse("1x224x448x3:8x224x224x3:8x224x448x3").validate(7, NHWC)
+
+
+def test_flavour_rules() -> None:
+    rtx = EngineOptions(profiles=[], compute_capabilities=["8.6", "12.0", "7.5"])
+    validate_flavour(rtx, "tensorrt-rtx")
+    with pytest.raises(UserError, match="tensorrt does not support --compute-capability"):
+        validate_flavour(rtx, "tensorrt")
+    with pytest.raises(UserError, match=r"--compute-capability 8\.7: tensorrt-rtx targets only .*no Jetson"):
+        validate_flavour(EngineOptions(profiles=[], compute_capabilities=["8.7"]), "tensorrt-rtx")
+    validate_flavour(_opts(timing_cache=Path("c"), version_compatible=True, dla_core=0), "tensorrt")
+    assert parse_compute_capabilities("8.6, 12.0") == ["8.6", "12.0"]
+    with pytest.raises(UserError, match="is not MAJOR.MINOR"):
+        parse_compute_capabilities("sm_86")
 
 
 def _opts(**kw: object) -> EngineOptions:
@@ -76,6 +112,7 @@ def test_trtexec_line_has_no_precision_flags() -> None:
     ):
         assert flag in line
     assert not any(f in line for f in ("--fp16", "--int8", "--calib", "--best"))
+    assert line.endswith("--noTF32")
     dla = trtexec_command(Path("model.fp16.onnx"), Path("model.fp16.engine"), _opts(dla_core=1))
     assert "--useDLACore=1 --allowGPUFallback" in dla
 
