@@ -9,16 +9,19 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 
 # make engine MODEL=... [CHECKPOINT=path] [CALIB=dir|file.npy] [PRECISION="fp16 int8"] [SHAPES=MIN:OPT:MAX]
+#             [FLAVOUR=tensorrt|tensorrt-rtx] [TARGETS=8.6,8.9]   (tensorrt-rtx target GPUs)
 MODEL ?= convmixer_768_32
 CHECKPOINT ?=
 CALIB ?=
 METHOD ?= entropy
 SHAPES ?=
+FLAVOUR ?=
+TARGETS ?=
 GOLDEN ?= $(if $(CALIB),$(if $(wildcard $(CALIB)/.),$(CALIB),),)
 PRECISION ?= fp16 $(if $(CALIB),int8,)
 B := build/$(MODEL)
 
-.PHONY: setup test test-gpu lint typecheck demo engine engine-check clean FORCE
+.PHONY: setup test test-gpu lint typecheck demo engine engine-check engine-parity onnx-parity clean FORCE
 
 setup: $(VENV)/.installed
 
@@ -26,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e '.[export,dev]'
+	$(PY) -m pip install -q -e '.[export,dev,rtx]'
 	bash tools/install-tensorrt-stubs.sh $(PY)
 	@touch $@
 
@@ -37,7 +40,8 @@ typecheck: setup
 	$(PY) -m mypy convmixer export calibration runtime
 
 # What CI runs: lint, type-check (TensorRT code against tensorrt-stubs), then every test
-# this machine can run; GPU/TensorRT tests are listed as skipped, with the reason.
+# this machine can run, real TensorRT-RTX builds (marker rtx) included; GPU/TensorRT tests
+# are listed as skipped, with the reason.
 test: lint typecheck
 	$(PY) -m pytest
 
@@ -46,13 +50,22 @@ test-gpu: setup
 	CONVMIXER_REQUIRE_GPU=1 $(PY) -m pytest -m "gpu or trt"
 
 # ---- make engine: export -> FP16 -> INT8 (with CALIB) -> engines -> parity -> table ----
-engine: engine-check $(foreach p,$(PRECISION),$(B)/model.$(p).parity.json)
+# Engine parity needs a GPU that can run the engines; without one (TensorRT-RTX builds
+# ahead of time) the ONNX graphs the engines were built from are checked with ONNX Runtime.
+engine: engine-check $(foreach p,$(PRECISION),$(B)/model.$(p).engine)
+	@if $(PY) -m export check --run >/dev/null 2>&1; then $(MAKE) --no-print-directory engine-parity; else \
+	  echo "== engines built; engine parity needs a GPU that runs them (python -m export check says why)."; \
+	  echo "== checking the ONNX graphs they were built from with ONNX Runtime instead"; \
+	  $(MAKE) --no-print-directory onnx-parity; fi
 	@$(PY) scripts/engine_summary.py $(B)
+
+engine-parity: $(foreach p,$(PRECISION),$(B)/model.$(p).parity.json)
+onnx-parity: $(foreach p,$(PRECISION),$(B)/model.$(p).onnx-parity.json)
 
 engine-check: setup
 	@if [[ " $(PRECISION) " == *" int8 "* && -z "$(CALIB)" ]]; then \
 	  echo "error: INT8 needs a calibration set: make engine MODEL=$(MODEL) CALIB=path/to/images (or PRECISION=fp16)" >&2; exit 2; fi
-	@$(PY) -m export check || { echo "make engine needs TensorRT and a CUDA GPU; on this machine try 'make demo' (ONNX Runtime)" >&2; exit 2; }
+	@$(PY) -m export check || { echo "make engine needs TensorRT with a CUDA GPU, or TensorRT-RTX (pip install -e '.[rtx]', no GPU needed)" >&2; exit 2; }
 
 # The export arguments live in a stamp file that changes only when they do, so a new
 # CHECKPOINT or GOLDEN rebuilds model.onnx and everything after it.
@@ -71,10 +84,18 @@ $(B)/model.fp16.onnx: $(B)/model.onnx
 $(B)/model.int8.onnx: $(B)/model.onnx FORCE
 	$(PY) -m calibration $< --data $(CALIB) --method $(METHOD)
 
+# The timing cache is a TensorRT option; TensorRT-RTX has none and refuses it.
 $(B)/model.%.engine: $(B)/model.%.onnx
-	$(PY) -m export engine $< --timing-cache $(B)/timing.cache $(if $(SHAPES),--shapes $(SHAPES))
+	f="$(FLAVOUR)"; [[ -n "$$f" ]] || f=$$($(PY) -c 'from runtime.flavours import default_flavour as d; print(d())'); \
+	$(PY) -m export engine $< --flavour $$f $(if $(SHAPES),--shapes $(SHAPES)) $(if $(TARGETS),--compute-capability $(TARGETS)) \
+	  $$([[ $$f == tensorrt ]] && echo --timing-cache $(B)/timing.cache)
 
-$(B)/model.%.parity.json: $(B)/model.%.engine
+$(B)/model.%.parity.json: $(B)/model.%.engine $(B)/model.onnx
+	@rc=0; $(PY) -m runtime parity $< --json > $@.tmp || rc=$$?; \
+	  if [ $$rc -ge 2 ]; then rm -f $@.tmp; exit $$rc; fi; mv $@.tmp $@
+
+# golden.npz is written with model.onnx: new golden inputs mean new parity.
+$(B)/model.%.onnx-parity.json: $(B)/model.%.onnx $(B)/model.onnx
 	@rc=0; $(PY) -m runtime parity $< --json > $@.tmp || rc=$$?; \
 	  if [ $$rc -ge 2 ]; then rm -f $@.tmp; exit $$rc; fi; mv $@.tmp $@
 
@@ -95,9 +116,9 @@ demo: setup
 	@echo "== 6. classify sample images with the INT8 graph (file names carry the true digit)"
 	$(PY) -m runtime classify $(D)/model.int8.onnx $(D)/samples --topk 1 --workers 0
 	@if $(PY) -m export check >/dev/null 2>&1; then \
-	  echo "== 7. TensorRT found: building and checking engines"; \
+	  echo "== 7. engines: TensorRT with a GPU, or TensorRT-RTX ahead of time without one"; \
 	  $(MAKE) --no-print-directory engine MODEL=convmixer_digits CALIB=digits GOLDEN=$(D)/samples; \
-	else echo "== 7. no TensorRT + CUDA GPU here: engines skipped (python -m export check says why)"; fi
+	else echo "== 7. no TensorRT or TensorRT-RTX here: engines skipped (python -m export check says why)"; fi
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import tensorrt_rtx  # noqa: F401  # a missing install fails these tests; it never skips them
 from onnx import TensorProto, helper
 
 from export.fp16 import convert_fp16
@@ -75,8 +76,6 @@ def _layers_with(report: LayerReport, node: str) -> list:  # type: ignore[type-a
 
 
 def test_sidecar_records_an_rtx_build_without_a_gpu(engines: dict[str, Path]) -> None:
-    import tensorrt_rtx
-
     for precision, engine in engines.items():
         side = json.loads(engine.with_name(engine.name + ".json").read_text())
         assert side["flavour"] == RTX and side["library_version"] == tensorrt_rtx.__version__
