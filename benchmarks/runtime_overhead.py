@@ -16,9 +16,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.backends.onnxruntime import OnnxRuntimeRunner  # noqa: E402
 from runtime.bench import time_calls  # noqa: E402
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, load_manifest  # noqa: E402
-from runtime.onnxruntime_backend import OnnxRuntimeRunner  # noqa: E402
 
 
 def main() -> int:

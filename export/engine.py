@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.cuda_buffers import default_cuda
+from runtime.backends.cuda import default_cuda
 from runtime.engine_meta import EngineMeta, sidecar_path
 from runtime.errors import UserError, require_tensorrt
 from runtime.io import atomic_path, sha256_file, write_bytes_atomic, write_json_atomic

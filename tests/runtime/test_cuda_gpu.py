@@ -9,7 +9,7 @@ pytestmark = pytest.mark.gpu
 
 
 def test_pinned_round_trip_and_stream_ordering() -> None:
-    from runtime.cuda_buffers import CudaPython
+    from runtime.backends.cuda import CudaPython
 
     cuda = CudaPython()
     name, capability = cuda.device()
@@ -41,7 +41,7 @@ def test_pinned_round_trip_and_stream_ordering() -> None:
 
 
 def test_cuda_errors_are_user_errors() -> None:
-    from runtime.cuda_buffers import CudaPython
+    from runtime.backends.cuda import CudaPython
     from runtime.errors import UserError
 
     with pytest.raises(UserError, match="cudaMalloc"):

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
     [
         "runtime",
         "runtime.__main__",
-        "runtime.tensorrt_backend",
+        "runtime.backends.tensorrt",
         "runtime.classify",
         "runtime.bench",
         "runtime.evaluate",
