@@ -41,7 +41,11 @@ def load(
         else:
             raise UserError(f"{path}: expected an .engine (TensorRT) or .onnx (ONNX Runtime) file")
     if backend == "onnxruntime":
-        asked = [f for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("device", device)) if v]
+        asked = [
+            f
+            for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("device", device))
+            if v
+        ]
         if asked:
             raise UserError(f"{path}: {asked[0]} applies to TensorRT engines, not to ONNX Runtime")
         from .backends.onnxruntime import OnnxRuntimeRunner

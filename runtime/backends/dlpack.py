@@ -93,7 +93,9 @@ def from_dlpack(obj: Any, stream: int) -> DeviceArray:
     """Read a GPU tensor's pointer, shape and dtype; `stream` is where we will use it."""
     device = dlpack_device(obj)
     if not is_gpu(device):
-        raise UserError(f"input 'images' | got a {type(obj).__name__} on DLPack device {device} | expected a CUDA tensor")
+        raise UserError(
+            f"input 'images' | got a {type(obj).__name__} on DLPack device {device} | expected a CUDA tensor"
+        )
     try:
         capsule = obj.__dlpack__(stream=stream)
     except (TypeError, BufferError, ValueError, RuntimeError) as exc:

@@ -35,7 +35,9 @@ def ort_errors() -> tuple[type[BaseException], ...]:
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
     return tuple(
-        v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception) and v.__module__ == state.__name__
+        v
+        for v in vars(state).values()
+        if isinstance(v, type) and issubclass(v, Exception) and v.__module__ == state.__name__
     )
 
 
@@ -62,7 +64,7 @@ class OnnxRuntimeRunner(Runner):
             raise UserError(f"{self.model_file}: no such file")
         self._errors = ort_errors()
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # fatal only: its errors reach the user in our one-line message
         if self.threads:
             options.intra_op_num_threads = self.threads
         providers = self.providers or default_providers()
@@ -92,8 +94,7 @@ class OnnxRuntimeRunner(Runner):
         dtype = ORT_INPUT_TYPES.get(inputs[0].type)
         if dtype is None:
             raise UserError(
-                f"{self.model_file}: input '{INPUT_NAME}' is {inputs[0].type} | expected "
-                f"{' or '.join(ORT_INPUT_TYPES)}"
+                f"{self.model_file}: input '{INPUT_NAME}' is {inputs[0].type} | expected {' or '.join(ORT_INPUT_TYPES)}"
             )
         self.input_spec = InputSpec(dtype)
         manifest = find_manifest(self.model_file)

@@ -28,9 +28,7 @@ class ProfileRange:
 
     def holds_image(self, shape: Shape) -> bool:
         """Whether every dimension but the batch is inside this profile's range."""
-        return len(shape) == len(self.min) and all(
-            self.min[d] <= shape[d] <= self.max[d] for d in range(1, len(shape))
-        )
+        return len(shape) == len(self.min) and all(self.min[d] <= shape[d] <= self.max[d] for d in range(1, len(shape)))
 
     def describe(self) -> str:
         return "(" + ",".join(map(str, self.min)) + ")..(" + ",".join(map(str, self.max)) + ")"

@@ -157,7 +157,9 @@ class TensorRTRunner(Runner):
             if manifest is not None:
                 check_provenance(self.meta, self.model_file, manifest)
         elif gpu is None:
-            raise UserError(f"{self.model_file}: a TensorRT engine runs only on an NVIDIA GPU, and this machine has none")
+            raise UserError(
+                f"{self.model_file}: a TensorRT engine runs only on an NVIDIA GPU, and this machine has none"
+            )
         trt_module = import_flavour(flavour)
         self._trt: ModuleType = trt_module
         if self.meta is not None:
@@ -165,7 +167,9 @@ class TensorRTRunner(Runner):
         self.cuda.set_device(self.options.device)
         self.engine: trt.ICudaEngine = self._deserialise(trt_module)
         self._check_io(trt_module, manifest.input_spec if manifest else None)
-        self.profiles = ProfileSet.from_shapes([self._profile_shapes(i) for i in range(self.engine.num_optimization_profiles)])
+        self.profiles = ProfileSet.from_shapes(
+            [self._profile_shapes(i) for i in range(self.engine.num_optimization_profiles)]
+        )
         self._in_bytes = self.profiles.max_elements * self._in_itemsize
         self._out_bytes = self.profiles.max_batch * self.num_classes * FLOAT32_BYTES
         self._free.append(self._new_lane())  # fail now, not on the first infer, if memory is short
@@ -207,7 +211,9 @@ class TensorRTRunner(Runner):
             return
         flags = int(diagnostics)
         enum = getattr(trt_module, "EngineInvalidityDiagnostics", None)
-        reasons = [m for m, v in (enum.__members__.items() if enum else []) if flags & int(v)] or [f"flags {flags}"]
+        reasons = [m for m, v in (enum.__members__.items() if enum else []) if flags & int(v)]
+        if not reasons:
+            reasons = ["no reason given; the library's log above says why"]
         if name == "SUBOPTIMAL":
             log.warning("%s: the library says this engine is suboptimal here (%s)", self.model_file, ", ".join(reasons))
             return
@@ -440,7 +446,9 @@ class TensorRTRunner(Runner):
         view = from_dlpack(images, lane.h2d)
         check_input(view.shape, view.dtype, self.input_spec)
         if not view.contiguous:
-            raise UserError(f"input '{INPUT_NAME}' | got a strided GPU tensor | expected a C-contiguous one (.contiguous())")
+            raise UserError(
+                f"input '{INPUT_NAME}' | got a strided GPU tensor | expected a C-contiguous one (.contiguous())"
+            )
         if view.device_id != self.options.device:
             raise UserError(
                 f"input '{INPUT_NAME}' | got a tensor on CUDA device {view.device_id} | this runner uses device "
@@ -574,4 +582,3 @@ class _Pipeline:
                     "run without --cuda-graph"
                 )
             lane.graphs[key] = captured
-

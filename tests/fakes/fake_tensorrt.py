@@ -443,7 +443,7 @@ def make_module(
                 return False
             # Shape and addresses are read now, as TensorRT reads them at enqueue time.
             run(self.engine, self.shape, dict(self.addresses), stream)
-            cuda.launches += 1
+            cuda.launches = getattr(cuda, "launches", 0) + 1
             return True
 
     class Engine:
@@ -523,6 +523,40 @@ def install(
         if mod in sys.modules:
             monkeypatch.setattr(sys.modules[mod], "default_cuda", lambda: cuda, raising=False)
     return trt, cuda
+
+
+def write_engine(
+    path: Path, profiles: list[list[list[int]]], onnx: Path | None = None, sidecar: bool = True, **blob_and_meta: Any
+) -> Path:
+    """A hand-made engine file for the fake runtime, and its sidecar.
+
+    The blob runs `onnx` with ONNX Runtime, or (without it) names `classes` and
+    `input_dtype` for a custom execute step. Keys of EngineMeta go to the sidecar; the
+    rest (`host_code`, `classes`) and `input_dtype` (both) to the blob."""
+    from runtime.engine_meta import EngineMeta
+    from runtime.io import sha256_file
+
+    meta_keys = set(EngineMeta.__dataclass_fields__)
+    blob_keys = {"host_code", "classes", "input_dtype"}
+    blob: dict[str, Any] = {"profiles": profiles, **{k: v for k, v in blob_and_meta.items() if k in blob_keys}}
+    if onnx is not None:
+        blob["onnx"] = str(onnx)
+    path.write_bytes(json.dumps(blob).encode())
+    if sidecar:
+        meta = {
+            "library_version": "10.13.0.35",
+            "gpu_name": "Fake GPU",
+            "compute_capability": "8.7",
+            "precision": "fp32",
+            "profiles": [dict(zip(("min", "opt", "max"), p, strict=True)) for p in profiles],
+            "source_onnx": onnx.name if onnx else "model.onnx",
+            "source_onnx_sha256": sha256_file(onnx) if onnx else "",
+            "build_seconds": 0.0,
+            "input_dtype": blob.get("input_dtype", "float32"),
+        }
+        meta.update({k: v for k, v in blob_and_meta.items() if k in meta_keys})
+        path.with_name(path.name + ".json").write_text(json.dumps(EngineMeta(**meta).to_dict()))
+    return path
 
 
 def copy_model_dir(src: Path, dst: Path, names: tuple[str, ...] = ("model.onnx", "model.json", "golden.npz")) -> Path:

@@ -16,6 +16,8 @@ from tests.conftest import ROOT
         "runtime",
         "runtime.__main__",
         "runtime.backends.tensorrt",
+        "runtime.backends.onnxruntime",
+        "runtime.backends.cuda",
         "runtime.classify",
         "runtime.bench",
         "runtime.evaluate",
