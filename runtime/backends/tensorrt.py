@@ -41,7 +41,7 @@ from ..flavours import default_flavour, import_flavour
 from ..manifest import FLOAT_INPUT, INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, InputSpec, find_manifest
 from ..runner import Runner, check_input
 from .cuda import CudaApi, default_cuda
-from .dlpack import DeviceArray, from_dlpack
+from .dlpack import DeviceArray, dlpack_device, from_dlpack, is_gpu
 from .profiles import Chunk, ProfileRange, ProfileSet
 
 if TYPE_CHECKING:
@@ -425,16 +425,15 @@ class TensorRTRunner(Runner):
             self._checkin(lane)
 
     def _prepare(self, images: Any, lane: _Lane) -> _Batch:
-        if isinstance(images, np.ndarray):
-            check_input(images.shape, str(images.dtype), self.input_spec)
-            return self._host_batch(images, lane)
-        from .dlpack import dlpack_device, is_gpu
-
-        if is_gpu(dlpack_device(images)):
+        """One item of `infer_batches`, checked as `infer` checks its input."""
+        device = dlpack_device(images)
+        if is_gpu(device):
             return self._device_batch(images, lane)
-        host = np.from_dlpack(images) if dlpack_device(images) is not None else images
+        host = np.from_dlpack(images) if device is not None and not isinstance(images, np.ndarray) else images
         if not isinstance(host, np.ndarray):
-            raise UserError(f"input '{INPUT_NAME}' | got a {type(images).__name__} | expected an array")
+            raise UserError(
+                f"input '{INPUT_NAME}' | got a {type(images).__name__} | expected a numpy array or a DLPack tensor"
+            )
         check_input(host.shape, str(host.dtype), self.input_spec)
         return self._host_batch(host, lane)
 
