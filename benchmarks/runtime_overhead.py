@@ -16,9 +16,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.backends.onnxruntime import OnnxRuntimeRunner  # noqa: E402
 from runtime.bench import time_calls  # noqa: E402
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, load_manifest  # noqa: E402
-from runtime.onnxruntime_backend import OnnxRuntimeRunner  # noqa: E402
 
 
 def main() -> int:
@@ -31,10 +31,15 @@ def main() -> int:
 
     manifest = load_manifest(args.onnx)
     size = manifest.preprocessing.input_size
-    x = np.random.default_rng(0).standard_normal((args.batch, 3, size, size), dtype=np.float32)
     direct_med, runner_med = [], []
     with OnnxRuntimeRunner(args.onnx, providers=["CPUExecutionProvider"]) as runner:
         session = runner.session
+        shape = runner.input_spec.shape(args.batch, size, size)  # float32 NCHW or uint8 NHWC
+        rng = np.random.default_rng(0)
+        if runner.input_spec.is_uint8:
+            x = rng.integers(0, 256, shape, dtype=np.uint8)
+        else:
+            x = rng.standard_normal(shape, dtype=np.float32)
         for _ in range(args.rounds):
             direct_med.append(
                 np.median(time_calls(lambda: session.run([OUTPUT_NAME], {INPUT_NAME: x}), 3, 20, args.seconds))

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime.backends.onnxruntime import OnnxRuntimeRunner
 from runtime.errors import UserError
 from runtime.io import atomic_path, read_json, sha256_file, write_json_atomic
 from runtime.manifest import load_manifest, precision_onnx
-from runtime.onnxruntime_backend import OnnxRuntimeRunner
 from runtime.runner import Runner
 
 from .data import DEFAULT_LIMIT, open_source

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[ParityResult]:
     """Each golden batch through ONNX Runtime (CPU), compared with PyTorch's logits."""
-    from runtime.onnxruntime_backend import OnnxRuntimeRunner
+    from runtime.backends.onnxruntime import OnnxRuntimeRunner
     from runtime.parity_check import load_golden
 
     pairs = load_golden(golden_file)

@@ -101,7 +101,7 @@ def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int) -> 
 
 def verify_with_onnxruntime(onnx_path: Path, model: torch.nn.Module, size: int, seed: int) -> None:
     """Run ONNX Runtime and PyTorch at several shapes; raise if they disagree."""
-    from runtime.onnxruntime_backend import OnnxRuntimeRunner
+    from runtime.backends.onnxruntime import OnnxRuntimeRunner
 
     rng = np.random.default_rng(seed + 1)
     with OnnxRuntimeRunner(onnx_path, providers=["CPUExecutionProvider"]) as runner:

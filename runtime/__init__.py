@@ -1,7 +1,7 @@
 """Torch-free ConvMixer runtime: load a model file, infer batches, check parity.
 
-Imports numpy and Pillow only; each backend imports its own library (tensorrt,
-cuda-python/pycuda, onnxruntime) when it is activated.
+Imports numpy and Pillow only; each backend (runtime.backends) imports its own library
+(tensorrt or tensorrt_rtx, cuda-python, onnxruntime) when it is activated.
 """
 
 from __future__ import annotations
@@ -17,10 +17,20 @@ __all__ = ["ParityResult", "Runner", "TOLERANCES", "Tolerance", "UserError", "co
 BACKENDS = ("tensorrt", "onnxruntime")
 
 
-def load(model_file: str | Path, backend: str | None = None) -> Runner:
+def load(
+    model_file: str | Path,
+    backend: str | None = None,
+    *,
+    cuda_graph: bool = False,
+    allow_missing_sidecar: bool = False,
+    device: int = 0,
+) -> Runner:
     """A runner for `model_file`: .engine -> TensorRT, .onnx -> ONNX Runtime.
 
     The runner is inactive until entered (`with runtime.load(path) as runner:`).
+    TensorRT only: `cuda_graph` replays each input shape from a captured CUDA graph;
+    `allow_missing_sidecar` runs an engine with no .engine.json (built by trtexec), with
+    a warning; `device` picks the CUDA device.
     """
     path = Path(model_file)
     if backend is None:
@@ -31,7 +41,14 @@ def load(model_file: str | Path, backend: str | None = None) -> Runner:
         else:
             raise UserError(f"{path}: expected an .engine (TensorRT) or .onnx (ONNX Runtime) file")
     if backend == "onnxruntime":
-        from .onnxruntime_backend import OnnxRuntimeRunner
+        asked = [
+            f
+            for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("device", device))
+            if v
+        ]
+        if asked:
+            raise UserError(f"{path}: {asked[0]} applies to TensorRT engines, not to ONNX Runtime")
+        from .backends.onnxruntime import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(path)
     if backend == "tensorrt":
@@ -39,7 +56,7 @@ def load(model_file: str | Path, backend: str | None = None) -> Runner:
             raise UserError(
                 f"{path}: the tensorrt backend runs .engine files; build one with `python -m export engine`"
             )
-        from .tensorrt_backend import TensorRTRunner
+        from .backends.tensorrt import TensorRTOptions, TensorRTRunner
 
-        return TensorRTRunner(path)
+        return TensorRTRunner(path, TensorRTOptions(cuda_graph, allow_missing_sidecar, device))
     raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")

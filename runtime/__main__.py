@@ -19,12 +19,19 @@ from .cli_support import run_parsed
 def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", type=Path, help=".engine or .onnx file")
     p.add_argument("--backend", choices=["tensorrt", "onnxruntime"], help="default: by file extension")
+    p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each input shape from a CUDA graph")
+    p.add_argument("--no-sidecar", action="store_true", help="TensorRT: run an engine with no .engine.json (trtexec)")
+
+
+def _load_options(args: argparse.Namespace) -> dict[str, bool]:
+    """runtime.load's keyword options from the flags _backend_args adds."""
+    return {"cuda_graph": args.cuda_graph, "allow_missing_sidecar": args.no_sidecar}
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from .parity_check import run_parity
 
-    result = run_parity(args.model_file, args.golden, args.backend, args.precision)
+    result = run_parity(args.model_file, args.golden, args.backend, args.precision, _load_options(args))
     print(result.to_json() if args.json else result.summary())
     return 0 if result else 1
 
@@ -37,7 +44,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.model_file)
     if manifest.random_init:
         print(f"warning: {manifest.model} has random weights; its accuracy is meaningless", file=sys.stderr)
-    with load(args.model_file, args.backend) as runner:
+    with load(args.model_file, args.backend, **_load_options(args)) as runner:
         acc = evaluate(runner, labelled_batches(args.data, manifest.preprocessing, manifest.labels, args.batch))
     if args.json:
         print(json.dumps({"model_file": str(args.model_file), **acc.to_dict()}))
@@ -63,7 +70,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         from .errors import UserError
 
         raise UserError("no images found (jpg, jpeg, png, webp, bmp) in the given files, folders or globs")
-    with load(args.model_file, args.backend) as runner:
+    with load(args.model_file, args.backend, **_load_options(args)) as runner:
         stats = classify(
             runner, paths, manifest.preprocessing, manifest.labels, args.output, args.batch, args.topk, args.workers
         )
@@ -97,7 +104,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise UserError(f"--size {args.size}: expected HxW, e.g. 224x224") from None
     else:
         h = w = manifest.preprocessing.input_size
-    with load(args.model_file, args.backend) as runner:
+    with load(args.model_file, args.backend, **_load_options(args)) as runner:
         rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds)
     if args.vs_torch:
         rows += _torch_rows(manifest.model, manifest.data.get("arch", {}), batches, (h, w), args.seconds, args.device)

@@ -2,20 +2,33 @@
 
 A TensorRT engine runs only on the TensorRT version that built it (unless built
 version-compatible) and only on GPUs of the compute capability it was built for
-(unless built hardware-compatible). TensorRT's own failure in those cases is an obscure
-deserialisation error; reading the sidecar first lets the runtime say what is wrong.
+(unless built hardware-compatible); a TensorRT-RTX engine only on its release and its
+target compute capabilities. The library's own failure in those cases is an obscure
+deserialisation error; reading the sidecar first lets the runtime say what is wrong,
+before the library is even imported. The sidecar also says which ONNX graph the engine
+came from, which is checked against model.json (`check_provenance`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .io import read_json
+from .flavours import TENSORRT_RTX
+from .io import read_json, sha256_file
+from .manifest import Manifest
+
+log = logging.getLogger(__name__)
 
 SHAPE_KEYS = ("min", "opt", "max")
+ONNX_NAME = "model.onnx"
+CALIBRATION_NAME = "calibration.json"
+# GPUs TensorRT-RTX never targets, by compute capability: data-centre Hopper and the
+# Jetson modules (Xavier 7.2, Orin 8.7, Thor 10.1 before CUDA 13 and 11.0 since).
+_NOT_RTX = {"9.0": "Hopper", "7.2": "Jetson", "8.7": "Jetson", "10.1": "Jetson", "11.0": "Jetson"}
 
 
 @dataclass
@@ -55,12 +68,22 @@ def sidecar_path(engine: str | Path) -> Path:
     return engine.with_name(engine.name + ".json")
 
 
-def read_sidecar(engine: str | Path) -> EngineMeta:
+def read_sidecar(engine: str | Path, allow_missing: bool = False) -> EngineMeta | None:
+    """The engine's sidecar; None only when it is missing and `allow_missing` says that is fine
+    (an engine built by trtexec, say; the library's own checks are then all there is)."""
     path = sidecar_path(engine)
     if not path.is_file():
+        if allow_missing:
+            log.warning(
+                "%s: no sidecar; loading it anyway as asked (--no-sidecar): its TensorRT version, GPU and source "
+                "ONNX are not checked here, only by TensorRT itself, and host code in it is allowed to run",
+                engine,
+            )
+            return None
         raise UserError(
             f"{path}: no such file; an engine is only loaded with the sidecar `python -m export engine` writes "
-            "beside it (it records the GPU and TensorRT version the engine needs)"
+            "beside it (it records the GPU and TensorRT version the engine needs). For an engine built by "
+            "trtexec, pass --no-sidecar to rely on TensorRT's own checks"
         )
     data = read_json(path)
     if not isinstance(data, dict):
@@ -76,31 +99,118 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def check_compatible(meta: EngineMeta, engine: Path, trt_version: str, compute_capability: str, gpu_name: str) -> None:
-    """Raise UserError if this TensorRT or GPU cannot run the engine described by `meta`."""
-    built, here = _version_tuple(meta.library_version), _version_tuple(trt_version)
-    if meta.version_compatible:
-        ok = built[0] == here[0] and here >= built
-        rule = f"a version-compatible engine needs TensorRT {built[0]}.x at or above {meta.library_version}"
-    else:
-        ok = built == here
-        rule = "engines run only on the TensorRT version that built them"
-    if not ok:
-        raise UserError(
-            f"{engine}: built with TensorRT {meta.library_version}, this machine has {trt_version}; {rule}. "
-            "Rebuild it here: python -m export engine <model.*.onnx>"
-        )
+def _library_name(meta: EngineMeta) -> str:
+    return "TensorRT-RTX" if meta.flavour == TENSORRT_RTX else "TensorRT"
+
+
+def _rebuild_hint(meta: EngineMeta) -> str:
+    return f"Rebuild it here: python -m export engine {meta.source_onnx or '<model.*.onnx>'}"
+
+
+def check_device(meta: EngineMeta, engine: Path, gpu: tuple[str, str] | None) -> None:
+    """Refuse, before the library is touched, an engine this GPU (or its absence) cannot run.
+
+    `gpu` is (name, compute capability) of the device the runner will use, or None when
+    the machine has no CUDA GPU."""
+    library = _library_name(meta)
+    if gpu is None:
+        raise UserError(f"{engine}: a {library} engine runs only on an NVIDIA GPU, and this machine has none")
+    gpu_name, capability = gpu
+    if meta.flavour == TENSORRT_RTX:
+        family = _NOT_RTX.get(capability)
+        targets = [str(t) for t in meta.target_compute_capabilities]
+        if family is not None:
+            raise UserError(
+                f"{engine}: a TensorRT-RTX engine cannot run on {gpu_name} ({family}, compute capability "
+                f"{capability}); TensorRT-RTX has no {family} support. Build one with --flavour tensorrt on this machine"
+            )
+        if targets and capability not in targets:
+            raise UserError(
+                f"{engine}: built by TensorRT-RTX for compute capabilities {', '.join(targets)}; this GPU is "
+                f"{gpu_name} ({capability}). Rebuild it with --compute-capability {capability}"
+            )
+        return
     if meta.hardware_compatibility == "ampere_plus":
-        ok = _version_tuple(compute_capability) >= (8, 0)
+        ok = _version_tuple(capability) >= (8, 0)
         rule = "a hardware-compatible (Ampere+) engine needs compute capability 8.0 or newer"
     else:
-        ok = compute_capability == meta.compute_capability
+        ok = capability == meta.compute_capability
         rule = "engines run only on GPUs of the compute capability they were built for"
     if not ok:
         raise UserError(
             f"{engine}: built for {meta.gpu_name} (compute capability {meta.compute_capability}), this GPU is "
-            f"{gpu_name} ({compute_capability}); {rule}. Rebuild it here: python -m export engine <model.*.onnx>"
+            f"{gpu_name} ({capability}); {rule}. {_rebuild_hint(meta)}"
         )
+
+
+def check_library(meta: EngineMeta, engine: Path, version: str) -> None:
+    """Refuse an engine this library version cannot deserialise.
+
+    TensorRT documents version-compatible engines (built with VERSION_COMPATIBLE, 8.6 or
+    later) as forward compatible: they run on the same or any later TensorRT, the next
+    major release included, never an earlier one. Other engines, and every TensorRT-RTX
+    engine, run only on the exact release that built them."""
+    built, here = _version_tuple(meta.library_version), _version_tuple(version)
+    library = _library_name(meta)
+    if meta.version_compatible and meta.flavour != TENSORRT_RTX:
+        ok = here >= built
+        rule = f"a version-compatible engine runs on TensorRT {meta.library_version} or later, not earlier"
+    else:
+        ok = built == here
+        rule = f"engines run only on the {library} release that built them"
+    if not ok:
+        raise UserError(
+            f"{engine}: built with {library} {meta.library_version}, this machine has {version}; {rule}. "
+            f"{_rebuild_hint(meta)}"
+        )
+
+
+def check_compatible(meta: EngineMeta, engine: Path, trt_version: str, compute_capability: str, gpu_name: str) -> None:
+    """Raise UserError if this library version or GPU cannot run the engine described by `meta`."""
+    check_device(meta, engine, (gpu_name, compute_capability))
+    check_library(meta, engine, trt_version)
+
+
+def check_provenance(meta: EngineMeta, engine: Path, manifest: Manifest) -> None:
+    """Refuse an engine that was not built from this export's graphs.
+
+    The sidecar records the sha256 of the ONNX the engine was built from; model.json
+    records the sha256 of model.onnx, from which the golden logits were made. An engine
+    of model.onnx must carry that hash. An engine of a derived graph (model.fp16.onnx,
+    model.int8.onnx) must carry the hash of that graph as it lies beside it now, and an
+    INT8 graph's calibration.json must name model.json's model.onnx as its source."""
+    recorded = manifest.data.get("onnx_sha256")
+    source = Path(meta.source_onnx).name
+    if not recorded or not meta.source_onnx_sha256:
+        log.debug("%s: no ONNX hash to compare (older model.json or sidecar)", engine)
+        return
+    mismatch = (
+        f"{engine}: built from {source} (sha256 {meta.source_onnx_sha256[:12]}…), "
+        "but {what}; the engine belongs to another export. " + _rebuild_hint(meta)
+    )
+    if source == ONNX_NAME:
+        if meta.source_onnx_sha256 != recorded:
+            raise UserError(mismatch.format(what=f"{manifest.path.name} records {ONNX_NAME} as {recorded[:12]}…"))
+        return
+    graph = engine.parent / source
+    if graph.is_file():
+        actual = sha256_file(graph)
+        if actual != meta.source_onnx_sha256:
+            raise UserError(mismatch.format(what=f"the {source} beside it is {actual[:12]}… (re-exported since?)"))
+    else:
+        log.debug("%s: %s is not beside it; its hash cannot be compared", engine, source)
+    report = engine.parent / CALIBRATION_NAME
+    if meta.precision == "int8" and report.is_file():
+        data = read_json(report)
+        if isinstance(data, dict) and data.get("int8_onnx_sha256") == meta.source_onnx_sha256:
+            origin = str(data.get("source_onnx_sha256", ""))
+            if origin and origin != recorded:
+                raise UserError(
+                    mismatch.format(
+                        what=f"{CALIBRATION_NAME} says that graph came from a {ONNX_NAME} of sha256 {origin[:12]}…, "
+                        f"and {manifest.path.name} records {recorded[:12]}…"
+                    )
+                )
 
 
 def profile_for(meta: EngineMeta, shape: tuple[int, ...]) -> int | None:

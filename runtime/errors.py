@@ -20,12 +20,3 @@ def require(module: str, hint: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise UserError(f"{module} is not installed ({exc.msg}); {hint}") from None
-
-
-def require_tensorrt(hint: str) -> ModuleType:
-    """Import TensorRT, telling a real install from the type stubs alone (which import as
-    an empty namespace package)."""
-    trt = require("tensorrt", hint)
-    if not hasattr(trt, "Builder") or not hasattr(trt, "Runtime"):
-        raise UserError(f"tensorrt is not installed (only its type stubs are); {hint}")
-    return trt

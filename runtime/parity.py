@@ -105,8 +105,9 @@ def precision_of(model_file: str | Path) -> str:
     if path.suffix == ".engine":
         from .engine_meta import read_sidecar, sidecar_path
 
-        if sidecar_path(path).is_file():
-            precision = read_sidecar(path).precision
+        meta = read_sidecar(path, allow_missing=True) if sidecar_path(path).is_file() else None
+        if meta is not None:
+            precision = meta.precision
             if precision not in PRECISIONS:
                 raise UserError(f"{sidecar_path(path)}: precision {precision!r} | expected one of {', '.join(PRECISIONS)}")
             return precision

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,13 +36,21 @@ def load_golden(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def run_parity(
-    model_file: Path, golden: Path | None = None, backend: str | None = None, precision: str | None = None
+    model_file: Path,
+    golden: Path | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
+    load_options: dict[str, Any] | None = None,
 ) -> ParityResult:
-    """Run every golden input and compare all logits at once under the precision's tolerances."""
+    """Run every golden input and compare all logits at once under the precision's tolerances.
+
+    The golden logits belong to the model.onnx that model.json describes: loading an
+    engine checks that it was built from that export (engine_meta.check_provenance). An
+    ONNX file is measured as it is, so an edited graph shows up as a parity failure."""
     precision = precision or precision_of(str(model_file))
     pairs = load_golden(golden or Path(model_file).parent / GOLDEN_NAME)
     refs, outs, skipped = [], [], []
-    with load(model_file, backend) as runner:
+    with load(model_file, backend, **(load_options or {})) as runner:
         for x, ref in pairs:
             if not runner.accepts(x.shape):
                 skipped.append("x".join(map(str, x.shape)))

@@ -1,7 +1,7 @@
 """Shared fixtures: tiny models and exports built once per test run.
 
 Tests marked `trt` need TensorRT and a CUDA device, `gpu` a CUDA device with
-cuda-python (or pycuda). Where those are missing they are skipped with the reason,
+cuda-python. Where those are missing they are skipped with the reason,
 unless CONVMIXER_REQUIRE_GPU=1 (make test-gpu), which turns the skip into a failure.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime import cuda_buffers
+from runtime.backends import cuda as cuda_backend
 from runtime.errors import UserError
 from runtime.flavours import FLAVOURS, RTX_COMPUTE_CAPABILITIES, TENSORRT, TENSORRT_RTX, import_flavour
 
@@ -25,7 +25,7 @@ def probe_gpu() -> tuple[tuple[str, str] | None, str]:
     """((GPU name, compute capability) or None, why not). Looked up through the module so
     a test can swap in its CUDA double."""
     try:
-        return cuda_buffers.default_cuda().device(), ""
+        return cuda_backend.default_cuda().device(), ""
     except UserError as exc:
         return None, str(exc)
 

@@ -181,7 +181,7 @@ def test_missing_tensorrt_is_one_clear_line_fast(model_dir: Path) -> None:
 
 def test_no_cuda_device_is_named(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_tensorrt.install(monkeypatch)
-    import runtime.cuda_buffers as cb
+    import runtime.backends.cuda as cb
 
     def no_device() -> object:
         raise UserError("no CUDA device found")

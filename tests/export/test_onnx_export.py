@@ -10,8 +10,8 @@ import torch
 
 import convmixer
 from export import onnx_export
+from runtime.backends.onnxruntime import OnnxRuntimeRunner
 from runtime.errors import UserError
-from runtime.onnxruntime_backend import OnnxRuntimeRunner
 from tests.conftest import run_cli
 
 

@@ -3,16 +3,22 @@
 It lets CPU tests drive the real control flow of export.engine and the TensorRT runner:
 profiles, flags, parser errors, timing caches, sidecars, tensor addressing, batch
 splitting and return-value checks. The "engine" it builds runs the source ONNX file
-with ONNX Runtime, so numbers that come back are real. It proves nothing about
+with ONNX Runtime, so numbers that come back are real. Its CUDA (FakeCuda) queues work
+per stream and runs it only when waited for, so missing synchronisation shows up as
+wrong numbers. The execute step can be swapped (`make_module(..., execute=...)`): the
+GPU tests run it as a CuPy kernel on real CUDA streams. It proves nothing about
 TensorRT itself; the `trt`-marked tests do that on a machine with TensorRT.
 """
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import itertools
 import json
+import threading
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,56 +43,205 @@ def _enum(*names: str) -> Any:
 
 
 class FakeCuda:
-    """CudaApi over numpy arrays; pointers are dictionary keys."""
+    """CudaApi over numpy arrays, with CUDA's ordering rules.
 
-    def __init__(self, name: str = "Fake GPU", capability: str = "8.7") -> None:
-        self.name, self.capability = name, capability
-        self.memory: dict[int, np.ndarray] = {}
-        self._next = itertools.count(0x1000, 0x1000)
+    Pointers are the numpy arrays' real addresses, so pointer arithmetic and host arrays
+    the runner did not allocate work as on a GPU. Work queued on a stream runs only when
+    something waits for it (a stream or event synchronisation, or another stream waiting
+    on an event), so a runner that reads a result before waiting for it reads stale
+    bytes, as it would on a GPU. Async copies must come from page-locked host memory.
+    Each allocation belongs to the device current on the calling thread, and every
+    operation checks that the thread's current device owns the memory it touches.
+    """
+
+    def __init__(self, name: str = "Fake GPU", capability: str = "8.7", devices: int = 1) -> None:
+        self.name, self.capability, self.devices = name, capability, devices
+        self.memory: dict[int, np.ndarray] = {}  # live allocations (device and pinned host) by pointer
+        self.kind: dict[int, tuple[str, int]] = {}  # pointer -> ("device" | "host" | "registered", device)
         self.streams: set[int] = set()
+        self.events: dict[int, tuple[int, int] | None] = {}
+        self.graphs: dict[int, list[Any]] = {}
+        self._queues: dict[int, list[Any]] = {}
+        self._done: dict[int, int] = {}
+        self._capture: dict[int, list[Any]] = {}
+        self._ids = itertools.count(0x10)
+        self._lock = threading.RLock()
+        self._local = threading.local()
         self.copies = 0
+        self.launches = 0
+        self.graph_launches = 0
 
-    def device(self) -> tuple[str, str]:
+    # devices
+    def device_count(self) -> int:
+        return self.devices
+
+    def set_device(self, index: int) -> None:
+        assert 0 <= index < self.devices
+        self._local.device = index
+
+    @property
+    def current(self) -> int:
+        return getattr(self._local, "device", 0)
+
+    def device(self, index: int = 0) -> tuple[str, str]:
         return self.name, self.capability
 
-    def malloc(self, nbytes: int) -> int:
-        ptr = next(self._next)
-        self.memory[ptr] = np.zeros(nbytes, np.uint8)
+    # memory
+    def _alloc(self, nbytes: int, kind: str) -> int:
+        arr = np.zeros(max(nbytes, 1), np.uint8)
+        ptr = int(arr.ctypes.data)
+        with self._lock:
+            self.memory[ptr] = arr
+            self.kind[ptr] = (kind, self.current)
         return ptr
 
+    def malloc(self, nbytes: int) -> int:
+        return self._alloc(nbytes, "device")
+
     def free(self, ptr: int) -> None:
-        del self.memory[ptr]
+        assert self.kind[ptr][0] == "device"
+        del self.memory[ptr], self.kind[ptr]
 
     def malloc_host(self, nbytes: int) -> tuple[int, np.ndarray]:
-        ptr = self.malloc(nbytes)
+        ptr = self._alloc(nbytes, "host")
         return ptr, self.memory[ptr]
 
     def free_host(self, ptr: int) -> None:
-        self.free(ptr)
+        assert self.kind[ptr][0] == "host"
+        del self.memory[ptr], self.kind[ptr]
 
+    def host_register(self, ptr: int, nbytes: int) -> None:
+        self.memory[ptr] = np.frombuffer((ctypes.c_uint8 * nbytes).from_address(ptr), np.uint8)
+        self.kind[ptr] = ("registered", self.current)
+
+    def host_unregister(self, ptr: int) -> None:
+        assert self.kind[ptr][0] == "registered"
+        del self.memory[ptr], self.kind[ptr]
+
+    def view(self, ptr: int, nbytes: int, kinds: tuple[str, ...]) -> np.ndarray:
+        """The bytes [ptr, ptr + nbytes) inside one live allocation of one of `kinds`."""
+        for base, arr in self.memory.items():
+            if base <= ptr and ptr + nbytes <= base + arr.nbytes:
+                kind, device = self.kind[base]
+                assert kind in kinds, f"{kind} memory where {kinds} was expected"
+                assert device == self.current, f"memory of device {device} used with device {self.current} current"
+                return arr[ptr - base : ptr - base + nbytes]
+        raise AssertionError(f"{nbytes} bytes at {ptr:#x} are not inside one live allocation")
+
+    # streams and events: work runs lazily, in order, when waited for
     def stream_create(self) -> int:
-        s = next(self._next)
+        s = next(self._ids)
         self.streams.add(s)
+        self._queues[s], self._done[s] = [], 0
         return s
 
     def stream_destroy(self, stream: int) -> None:
+        self.synchronize(stream)
         self.streams.remove(stream)
+
+    def enqueue(self, stream: int, op: Any) -> None:
+        """Queue `op` (a no-argument callable) on `stream`, or record it into a capture."""
+        assert stream in self.streams
+        with self._lock:
+            if stream in self._capture:
+                self._capture[stream].append(op)
+            else:
+                self._queues[stream].append(op)
+
+    def _flush(self, stream: int, upto: int) -> None:
+        with self._lock:
+            while self._done[stream] < upto:
+                op = self._queues[stream][self._done[stream]]
+                self._done[stream] += 1
+                op()
 
     def synchronize(self, stream: int) -> None:
         assert stream in self.streams
+        self._flush(stream, len(self._queues[stream]))
+
+    def event_create(self) -> int:
+        e = next(self._ids)
+        self.events[e] = None
+        return e
+
+    def event_destroy(self, event: int) -> None:
+        del self.events[event]
+
+    def event_record(self, event: int, stream: int) -> None:
+        assert stream not in self._capture
+        self.events[event] = (stream, len(self._queues[stream]))
+
+    def event_synchronize(self, event: int) -> None:
+        mark = self.events[event]
+        if mark is not None:
+            self._flush(*mark)
+
+    def stream_wait_event(self, stream: int, event: int) -> None:
+        mark = self.events[event]
+        if mark is not None:
+            self.enqueue(stream, lambda: self._flush(*mark))
+
+    # copies
+    def _copy(self, dst: int, dst_kinds: tuple[str, ...], src: int, src_kinds: tuple[str, ...], n: int, stream: int) -> None:
+        d, s = self.view(dst, n, dst_kinds), self.view(src, n, src_kinds)  # checked when queued, as CUDA does
+
+        def op() -> None:
+            d[:] = s
+            self.copies += 1
+
+        self.enqueue(stream, op)
 
     def htod_async(self, dst: int, src: int, nbytes: int, stream: int) -> None:
-        self.memory[dst][:nbytes] = self.memory[src][:nbytes]
-        self.copies += 1
+        self._copy(dst, ("device",), src, ("host", "registered"), nbytes, stream)
 
     def dtoh_async(self, dst: int, src: int, nbytes: int, stream: int) -> None:
-        self.memory[dst][:nbytes] = self.memory[src][:nbytes]
-        self.copies += 1
+        self._copy(dst, ("host", "registered"), src, ("device",), nbytes, stream)
+
+    def dtod_async(self, dst: int, src: int, nbytes: int, stream: int) -> None:
+        self._copy(dst, ("device",), src, ("device",), nbytes, stream)
+
+    def memset_async(self, ptr: int, value: int, nbytes: int, stream: int) -> None:
+        d = self.view(ptr, nbytes, ("device",))
+        self.enqueue(stream, lambda: d.fill(value))
+
+    # graphs: the ops queued between begin and end are kept and replayed
+    def begin_capture(self, stream: int) -> None:
+        assert stream not in self._capture
+        self._capture[stream] = []
+
+    def end_capture(self, stream: int) -> int:
+        g = next(self._ids)
+        self.graphs[g] = self._capture.pop(stream)
+        return g
+
+    def graph_launch(self, graph: int, stream: int) -> None:
+        ops = list(self.graphs[graph])
+
+        def replay() -> None:
+            self.graph_launches += 1
+            for op in ops:
+                op()
+
+        self.enqueue(stream, replay)
+
+    def graph_destroy(self, graph: int) -> None:
+        del self.graphs[graph]
 
 
-def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0) -> types.ModuleType:
-    """A fresh fake `tensorrt` module bound to `cuda`; `module.calls` records what was done."""
-    trt = types.ModuleType("tensorrt")
+Execute = Callable[[Any, tuple[int, ...], dict[str, int], int], None]
+
+
+def make_module(
+    cuda: Any,
+    version: str = "10.13.0.35",
+    dla_cores: int = 0,
+    flavour: str = "tensorrt",
+    execute: Execute | None = None,
+) -> types.ModuleType:
+    """A fresh fake `tensorrt` (or `tensorrt_rtx`) module bound to `cuda`; `module.calls`
+    records what was done. `execute(engine, shape, addresses, stream)` queues one run of
+    the engine; by default it runs the ONNX file with ONNX Runtime on FakeCuda memory."""
+    trt = types.ModuleType("tensorrt_rtx" if flavour == "tensorrt-rtx" else "tensorrt")
     trt.__version__ = version  # type: ignore[attr-defined]
     calls: dict[str, Any] = {
         "flags": [],
@@ -133,7 +288,14 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
     trt.DeviceType = _enum("GPU", "DLA")  # type: ignore[attr-defined]
     trt.HardwareCompatibilityLevel = _enum("NONE", "AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY")  # type: ignore[attr-defined]
     trt.TensorIOMode = _enum("NONE", "INPUT", "OUTPUT")  # type: ignore[attr-defined]
-    trt.DataType = _enum("FLOAT", "HALF")  # type: ignore[attr-defined]
+    trt.DataType = _enum("FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8")  # type: ignore[attr-defined]
+    trt.deserialised = 0  # type: ignore[attr-defined]
+    if flavour == "tensorrt-rtx":
+        trt.EngineValidity = _enum("VALID", "SUBOPTIMAL", "INVALID")  # type: ignore[attr-defined]
+        trt.EngineInvalidityDiagnostics = types.SimpleNamespace(  # type: ignore[attr-defined]
+            __members__={n: 1 << i for i, n in enumerate(("VERSION_MISMATCH", "UNSUPPORTED_CC", "OLD_CUDA_DRIVER"))}
+        )
+        trt.validity = ("VALID", 0)  # type: ignore[attr-defined]  # what get_engine_validity answers
 
     class Network:
         def __init__(self, flags: int) -> None:
@@ -275,6 +437,19 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
             detailed = config.profiling_verbosity is trt.ProfilingVerbosity.DETAILED  # type: ignore[attr-defined]
             return json.dumps({"onnx": network.onnx, "profiles": calls["profiles"], "detailed": detailed}).encode()
 
+    def run_with_onnxruntime(engine: Engine, shape: tuple[int, ...], addresses: dict[str, int], stream: int) -> None:
+        dtype = np.dtype(engine.input_dtype)
+        x = cuda.view(addresses[INPUT], int(np.prod(shape)) * dtype.itemsize, ("device",))
+        out = cuda.view(addresses[OUTPUT], shape[0] * engine.classes * 4, ("device",))
+
+        def op() -> None:
+            (y,) = engine.session.run([OUTPUT], {INPUT: x.view(dtype).reshape(shape).copy()})
+            out[:] = np.ascontiguousarray(y, np.float32).reshape(-1).view(np.uint8)
+
+        cuda.enqueue(stream, op)
+
+    run = execute or run_with_onnxruntime
+
     class Context:
         def __init__(self, engine: Engine) -> None:
             self.engine, self.shape, self.addresses, self.profile = engine, None, {}, 0
@@ -284,6 +459,7 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
             return True
 
         def set_input_shape(self, name: str, dims: Dims) -> bool:
+            assert isinstance(dims, Dims), "shapes take trt.Dims"
             lo, _, hi = self.engine.profiles[self.profile]
             if not all(a <= d <= b for a, d, b in zip(lo, dims, hi, strict=True)):
                 return False
@@ -292,28 +468,32 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
 
         def set_tensor_address(self, name: str, ptr: int) -> bool:
             self.addresses[name] = ptr
-            return ptr in cuda.memory
+            return True
 
         def execute_async_v3(self, stream: int) -> bool:
             if trt.fail_execute or self.shape is None:  # type: ignore[attr-defined]
                 return False
-            n = int(np.prod(self.shape))
-            x = cuda.memory[self.addresses[INPUT]][: n * 4].view(np.float32).reshape(self.shape)
-            (y,) = self.engine.session.run([OUTPUT], {INPUT: x.copy()})
-            out = cuda.memory[self.addresses[OUTPUT]]
-            out[: y.nbytes] = np.ascontiguousarray(y, np.float32).reshape(-1).view(np.uint8)
+            # Shape and addresses are read now, as TensorRT reads them at enqueue time.
+            run(self.engine, self.shape, dict(self.addresses), stream)
+            cuda.launches = getattr(cuda, "launches", 0) + 1
             return True
 
     class Engine:
         def __init__(self, blob: dict[str, Any]) -> None:
-            import onnxruntime as ort
-
-            self.session = ort.InferenceSession(blob["onnx"], providers=["CPUExecutionProvider"])
-            self.onnx, self.detailed = blob["onnx"], bool(blob.get("detailed"))
+            self.onnx, self.detailed = blob.get("onnx"), bool(blob.get("detailed"))
             self.profiles = blob["profiles"]
-            self.classes = int(self.session.get_outputs()[0].shape[-1])
+            if "onnx" in blob:
+                import onnxruntime as ort
+
+                self.session = ort.InferenceSession(blob["onnx"], providers=["CPUExecutionProvider"])
+                self.classes = int(self.session.get_outputs()[0].shape[-1])
+                uint8 = self.session.get_inputs()[0].type == "tensor(uint8)"
+                self.input_dtype = "uint8" if uint8 else "float32"
+            else:  # an engine with no graph behind it: the execute step computes the logits
+                self.classes, self.input_dtype = int(blob["classes"]), str(blob.get("input_dtype", "float32"))
             self.num_io_tensors = 2
             self.num_optimization_profiles = len(self.profiles)
+            self.contexts = 0
 
         def get_tensor_name(self, i: int) -> str:
             return [INPUT, OUTPUT][i]
@@ -322,15 +502,18 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
             return trt.TensorIOMode.INPUT if name == INPUT else trt.TensorIOMode.OUTPUT
 
         def get_tensor_dtype(self, name: str) -> Any:
-            return trt.DataType.FLOAT
+            return trt.DataType.UINT8 if name == INPUT and self.input_dtype == "uint8" else trt.DataType.FLOAT
 
         def get_tensor_profile_shape(self, name: str, index: int) -> list[Dims]:
             return [Dims(s) for s in self.profiles[index]]
 
         def get_tensor_shape(self, name: str) -> Dims:
-            return Dims([-1, 3, -1, -1] if name == INPUT else [-1, self.classes])
+            if name == OUTPUT:
+                return Dims([-1, self.classes])
+            return Dims([-1, -1, -1, 3] if self.input_dtype == "uint8" else [-1, 3, -1, -1])
 
         def create_execution_context(self) -> Context:
+            self.contexts += 1
             return Context(self)
 
         def create_engine_inspector(self) -> Inspector:
@@ -370,32 +553,78 @@ def make_module(cuda: FakeCuda, version: str = "10.13.0.35", dla_cores: int = 0)
 
     class Runtime:
         def __init__(self, logger: Logger) -> None:
-            pass
+            self.engine_host_code_allowed = False
 
         def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
             try:
-                return Engine(json.loads(bytes(data)))
-            except (ValueError, KeyError):
+                blob = json.loads(bytes(data))
+            except ValueError:
                 return None
+            if blob.get("host_code") and not self.engine_host_code_allowed:
+                return None  # TensorRT logs: engine has host code, not allowed
+            trt.deserialised += 1  # type: ignore[attr-defined]
+            return Engine(blob)
+
+        if flavour == "tensorrt-rtx":
+
+            def get_engine_validity(self, data: bytes) -> tuple[Any, int]:
+                name, flags = trt.validity  # type: ignore[attr-defined]
+                return getattr(trt.EngineValidity, name), flags  # type: ignore[attr-defined]
 
     trt.Builder, trt.OnnxParser, trt.Runtime = Builder, OnnxParser, Runtime  # type: ignore[attr-defined]
     return trt
 
 
-def install(monkeypatch: Any, cuda: FakeCuda | None = None, **kwargs: Any) -> tuple[types.ModuleType, FakeCuda]:
-    """Put a fake `tensorrt` in sys.modules and make the fake CUDA the default."""
+def install(
+    monkeypatch: Any, cuda: FakeCuda | None = None, flavour: str = "tensorrt", **kwargs: Any
+) -> tuple[types.ModuleType, FakeCuda]:
+    """Put a fake `tensorrt` (or `tensorrt_rtx`) in sys.modules and make the fake CUDA the default."""
     import sys
 
-    import runtime.cuda_buffers as cb
+    import runtime.backends.cuda as cb
 
     cuda = cuda or FakeCuda()
-    trt = make_module(cuda, **kwargs)
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    trt = make_module(cuda, flavour=flavour, **kwargs)
+    monkeypatch.setitem(sys.modules, trt.__name__, trt)
     monkeypatch.setattr(cb, "default_cuda", lambda: cuda)
-    for mod in ("export.engine", "runtime.tensorrt_backend"):
+    for mod in ("runtime.backends.tensorrt",):
         if mod in sys.modules:
             monkeypatch.setattr(sys.modules[mod], "default_cuda", lambda: cuda, raising=False)
     return trt, cuda
+
+
+def write_engine(
+    path: Path, profiles: list[list[list[int]]], onnx: Path | None = None, sidecar: bool = True, **blob_and_meta: Any
+) -> Path:
+    """A hand-made engine file for the fake runtime, and its sidecar.
+
+    The blob runs `onnx` with ONNX Runtime, or (without it) names `classes` and
+    `input_dtype` for a custom execute step. Keys of EngineMeta go to the sidecar; the
+    rest (`host_code`, `classes`) and `input_dtype` (both) to the blob."""
+    from runtime.engine_meta import EngineMeta
+    from runtime.io import sha256_file
+
+    meta_keys = set(EngineMeta.__dataclass_fields__)
+    blob_keys = {"host_code", "classes", "input_dtype"}
+    blob: dict[str, Any] = {"profiles": profiles, **{k: v for k, v in blob_and_meta.items() if k in blob_keys}}
+    if onnx is not None:
+        blob["onnx"] = str(onnx)
+    path.write_bytes(json.dumps(blob).encode())
+    if sidecar:
+        meta = {
+            "library_version": "10.13.0.35",
+            "gpu_name": "Fake GPU",
+            "compute_capability": "8.7",
+            "precision": "fp32",
+            "profiles": [dict(zip(("min", "opt", "max"), p, strict=True)) for p in profiles],
+            "source_onnx": onnx.name if onnx else "model.onnx",
+            "source_onnx_sha256": sha256_file(onnx) if onnx else "",
+            "build_seconds": 0.0,
+            "input_dtype": blob.get("input_dtype", "float32"),
+        }
+        meta.update({k: v for k, v in blob_and_meta.items() if k in meta_keys})
+        path.with_name(path.name + ".json").write_text(json.dumps(EngineMeta(**meta).to_dict()))
+    return path
 
 
 def copy_model_dir(src: Path, dst: Path, names: tuple[str, ...] = ("model.onnx", "model.json", "golden.npz")) -> Path:

@@ -15,7 +15,9 @@ from tests.conftest import ROOT
     [
         "runtime",
         "runtime.__main__",
-        "runtime.tensorrt_backend",
+        "runtime.backends.tensorrt",
+        "runtime.backends.onnxruntime",
+        "runtime.backends.cuda",
         "runtime.classify",
         "runtime.bench",
         "runtime.evaluate",

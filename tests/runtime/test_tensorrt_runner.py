@@ -11,8 +11,8 @@ import pytest
 
 import runtime
 from export.profiles import EngineOptions, Profile
+from runtime.backends.tensorrt import TensorRTRunner
 from runtime.errors import UserError
-from runtime.tensorrt_backend import TensorRTRunner
 from tests.fakes import fake_tensorrt
 
 

@@ -1,0 +1,123 @@
+"""ONNX Runtime backend: the default where TensorRT is absent (CPU here, CUDA where
+onnxruntime-gpu is installed)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError, require
+from ..manifest import FLOAT_INPUT, INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, InputSpec, find_manifest
+from ..runner import Runner
+
+log = logging.getLogger(__name__)
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+ORT_HINT = "pip install onnxruntime (or onnxruntime-gpu on a CUDA machine)"
+# ONNX Runtime's element types for the two inputs this project's graphs take.
+ORT_INPUT_TYPES = {"tensor(float)": FLOAT_INPUT, "tensor(uint8)": UINT8_INPUT}
+
+
+def default_providers() -> list[str]:
+    ort = require("onnxruntime", ORT_HINT)
+    available = set(ort.get_available_providers())
+    return [p for p in PREFERRED_PROVIDERS if p in available]
+
+
+def ort_errors() -> tuple[type[BaseException], ...]:
+    """ONNX Runtime's own exception types (Fail, InvalidArgument, InvalidGraph, ...).
+
+    Only these are turned into "ONNX Runtime refused it"; anything else is a bug in this
+    project and keeps its traceback."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(
+        v
+        for v in vars(state).values()
+        if isinstance(v, type) and issubclass(v, Exception) and v.__module__ == state.__name__
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class OnnxRuntimeRunner(Runner):
+    """InferenceSession.run is thread-safe, so one runner may serve several threads."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, model_file: str | Path, providers: list[str] | None = None, threads: int = 0) -> None:
+        super().__init__(model_file)
+        self.providers = providers
+        self.threads = threads
+        self._session: Any = None
+        self._errors: tuple[type[BaseException], ...] = ()
+
+    def _activate(self) -> None:
+        ort = require("onnxruntime", ORT_HINT)
+        if not self.model_file.is_file():
+            raise UserError(f"{self.model_file}: no such file")
+        self._errors = ort_errors()
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # fatal only: its errors reach the user in our one-line message
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        providers = self.providers or default_providers()
+        try:
+            self._session = ort.InferenceSession(str(self.model_file), options, providers=providers)
+        except self._errors as exc:
+            raise UserError(f"{self.model_file}: ONNX Runtime cannot load it ({_first_line(exc)})") from None
+        self._check_io()
+        used = self._session.get_providers()
+        if used[0] != providers[0]:
+            log.warning(
+                "ONNX Runtime asked for %s but runs on %s (is the GPU build's CUDA/TensorRT missing?)",
+                providers[0],
+                used[0],
+            )
+        else:
+            log.debug("onnxruntime session on %s", ", ".join(used))
+
+    def _check_io(self) -> None:
+        inputs = self._session.get_inputs()
+        names = [i.name for i in inputs]
+        if names != [INPUT_NAME]:
+            raise UserError(f"{self.model_file}: inputs {names} | expected ['{INPUT_NAME}']")
+        outputs = [o.name for o in self._session.get_outputs()]
+        if OUTPUT_NAME not in outputs:
+            raise UserError(f"{self.model_file}: outputs {outputs} | expected an output named '{OUTPUT_NAME}'")
+        dtype = ORT_INPUT_TYPES.get(inputs[0].type)
+        if dtype is None:
+            raise UserError(
+                f"{self.model_file}: input '{INPUT_NAME}' is {inputs[0].type} | expected {' or '.join(ORT_INPUT_TYPES)}"
+            )
+        self.input_spec = InputSpec(dtype)
+        manifest = find_manifest(self.model_file)
+        if manifest is not None and manifest.input_spec.dtype != dtype:
+            raise UserError(
+                f"{self.model_file}: input '{INPUT_NAME}' is {dtype}, but {manifest.path.name} says "
+                f"{manifest.input_spec.dtype}; the graph and model.json come from different exports"
+            )
+
+    def _deactivate(self) -> None:
+        self._session = None  # safe on a partly activated runner too
+
+    def _infer(self, images: np.ndarray) -> np.ndarray:
+        images = np.ascontiguousarray(images)
+        try:
+            (logits,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: images})
+        except self._errors as exc:
+            raise UserError(
+                f"input '{INPUT_NAME}' | got shape {images.shape} | ONNX Runtime refused it ({_first_line(exc)})"
+            ) from None
+        return np.asarray(logits, dtype=np.float32)
+
+    @property
+    def session(self) -> Any:
+        """The underlying InferenceSession (for benchmarks that call it directly)."""
+        return self._session
