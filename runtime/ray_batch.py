@@ -307,22 +307,21 @@ def ray_classify(
     load_manifest(model_file)  # a missing model.json fails here, before Ray starts
     ray = require("ray", RAY_HINT)
     pa = require("pyarrow", RAY_HINT)
-    with ray_session(options.address) as startup:
-        names = [str(p) for p in paths]
+    names = [str(p) for p in paths]
+    with _sink(output, fmt, options.topk) as write, ray_session(options.address) as startup:
         blocks = max(1, math.ceil(len(names) / (options.batch * BATCHES_PER_BLOCK)))
         dataset = ray.data.from_arrow(pa.table({"path": pa.array(names, pa.string())}), override_num_blocks=blocks)
         start = time.perf_counter()
         results = classify_dataset(dataset, model_file, options)
-        with _sink(output, fmt, options.topk) as write:
-            classified = skipped = 0
-            for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
-                for row in table.to_pylist():
-                    if row["error"] is not None:
-                        skipped += 1
-                        print(f"skipped {row['error']}", file=sys.stderr)
-                    else:
-                        classified += 1
-                write(table)
+        classified = skipped = 0
+        for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in table.to_pylist():
+                if row["error"] is not None:
+                    skipped += 1
+                    print(f"skipped {row['error']}", file=sys.stderr)
+                else:
+                    classified += 1
+            write(table)
         seconds = time.perf_counter() - start
     if classified + skipped != len(names):  # never expected; a lost file must not pass silently
         raise UserError(f"Ray returned {classified + skipped} results for {len(names)} files")
@@ -337,38 +336,46 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _sink(output: Path | None, fmt: str, topk: int) -> Iterator[Any]:
-    """A function that writes one Arrow table of results; the file replaces `output` only
-    once the run completes."""
-    if fmt == "parquet" and output is not None:
-        pq = require("pyarrow.parquet", RAY_HINT)
-        with atomic_path(output) as tmp:
-            writer = None
-            try:
-
-                def write(table: Any) -> None:
-                    nonlocal writer
-                    if writer is None:
-                        writer = pq.ParquetWriter(str(tmp), table.schema)
-                    writer.write_table(table)
-
-                yield write
-            finally:
-                if writer is not None:
-                    writer.close()
-        return
+    """A function that writes one Arrow table of results. The file is opened first, so a
+    path that cannot be written fails before Ray starts, and it replaces `output` only once
+    the run completes."""
     with contextlib.ExitStack() as stack:
-        if output is None:
-            fh: IO[str] = sys.stdout
-        else:
-            tmp = stack.enter_context(atomic_path(output))
-            fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+        fh: IO[str] = sys.stdout
+        try:
+            tmp = stack.enter_context(atomic_path(output)) if output is not None else None
+            if tmp is not None and fmt != "parquet":
+                fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+        except OSError as exc:
+            raise _cannot_write(output, exc) from None
+        if fmt == "parquet":
+            pq = require("pyarrow.parquet", RAY_HINT)
+            parquet: list[Any] = []  # the writer, made with the first table's schema
+            stack.callback(lambda: parquet and parquet[0].close())
+
+            def write(table: Any) -> None:
+                try:
+                    if not parquet:
+                        parquet.append(pq.ParquetWriter(str(tmp), table.schema))
+                    parquet[0].write_table(table)
+                except OSError as exc:
+                    raise _cannot_write(output, exc) from None
+
+            yield write
+            return
         writer = _writer(fh, fmt, topk)
 
         def write_rows(table: Any) -> None:
-            for row in table.to_pylist():
-                writer.write(_record(row))
+            try:
+                for row in table.to_pylist():
+                    writer.write(_record(row))
+            except OSError as exc:
+                raise _cannot_write(output, exc) from None
 
         yield write_rows
+
+
+def _cannot_write(output: Path | None, exc: OSError) -> UserError:
+    return UserError(f"--output {output}: cannot write it ({exc.strerror or exc})")
 
 
 def cmd_classify_ray(args: argparse.Namespace) -> int:

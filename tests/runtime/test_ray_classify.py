@@ -22,6 +22,7 @@ from runtime.datasets import load_digits
 from runtime.errors import UserError
 from runtime.manifest import InputSpec, load_manifest
 from runtime.ray_batch import RayOptions, _actor_resources, decode_batch
+from runtime.ray_batch import ray_classify as runtime_ray_classify
 from tests.conftest import ROOT, run_cli
 
 
@@ -148,6 +149,14 @@ def test_unreachable_address_is_one_line(digits_export: Path, images: Path, addr
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and res.stderr.startswith(f"error: --ray-address {address}")
     assert time.monotonic() - start < 60
+
+
+def test_unwritable_output_fails_before_ray_starts(digits_export: Path, images: Path, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    start = time.monotonic()
+    with pytest.raises(UserError, match="cannot write it"):
+        runtime_ray_classify(digits_export / "model.onnx", [images / "broken.png"], tmp_path / "a-file" / "out.csv")
+    assert time.monotonic() - start < 5  # no cluster was started for it
 
 
 def test_ray_flags_need_ray(digits_export: Path, images: Path) -> None:
