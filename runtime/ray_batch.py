@@ -19,8 +19,10 @@ import argparse
 import contextlib
 import logging
 import math
+import os
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -266,7 +268,8 @@ def ray_session(address: str | None) -> Iterator[float]:
         check_reachable(address)
     start = time.perf_counter()
     try:
-        ray.init(address=address, logging_level=logging.WARNING)
+        with _held_stderr() if address else contextlib.nullcontext():
+            ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot start or join a Ray cluster at {address or 'a new local cluster'}: {first}") from None
@@ -276,6 +279,32 @@ def ray_session(address: str | None) -> Iterator[float]:
         yield startup
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[None]:
+    """Hold what is written to file descriptor 2 and pass it on only if the block succeeds.
+
+    Ray's C++ core logs a line per retry there while it tries to join an address that
+    answers but is not a Ray cluster; a failed join should end in one line, ours."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            if ok:
+                sys.stderr.write(text)
+            elif text:
+                log.debug("Ray's output while joining:\n%s", text)
 
 
 def output_format(output: Path | None) -> str:
