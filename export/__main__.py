@@ -1,4 +1,4 @@
-"""python -m export {onnx,fp16,engine,layers,check} ..."""
+"""python -m export {onnx,fp16,engine,layers,check,triton} ..."""
 
 from __future__ import annotations
 
@@ -95,6 +95,16 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_triton(args: argparse.Namespace) -> int:
+    from .triton import write_repository
+
+    target = write_repository(
+        args.build_dir, args.out, args.precision, args.max_batch, args.format, args.name, args.instances
+    )
+    print(f"wrote {target}; serve it with: tritonserver --model-repository {args.out}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .trt.host import all_statuses
 
@@ -162,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command; build nothing")
     p.add_argument("--out", type=Path, help="engine path (default: model.<precision>.engine beside the ONNX)")
     p.set_defaults(func=cmd_engine)
+
+    p = sub.add_parser("triton", help="write a Triton Inference Server model repository for one precision")
+    p.add_argument("build_dir", type=Path, help="build/<model>/ with model.json and the chosen precision's files")
+    p.add_argument("--out", type=Path, required=True, help="the model repository folder (created if absent)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
+    p.add_argument("--max-batch", type=int, help="batch limit (default: the engine's profile; 32 for ONNX)")
+    p.add_argument("--format", choices=["engine", "onnx"], help="default: the engine if there is one, else the ONNX")
+    p.add_argument("--name", help="model name in the repository (default: the model's, e.g. convmixer_768_32)")
+    p.add_argument("--instances", type=int, default=1, help="model instances per GPU (default 1)")
+    p.set_defaults(func=cmd_triton)
 
     p = sub.add_parser("layers", help="per-layer precision table of an engine (from its model.<precision>.layers.json)")
     p.add_argument("engine", type=Path, help="model.<precision>.engine (or its .layers.json)")

@@ -7,12 +7,13 @@ Imports numpy and Pillow only; each backend (runtime.backends) imports its own l
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
 from .parity import TOLERANCES, ParityResult, Tolerance, compare
 from .runner import Runner
 
-__all__ = ["ParityResult", "Runner", "TOLERANCES", "Tolerance", "UserError", "compare", "load"]
+__all__ = ["ParityResult", "Runner", "TOLERANCES", "Tolerance", "UserError", "compare", "load", "ray_classify"]
 
 BACKENDS = ("tensorrt", "onnxruntime")
 
@@ -60,3 +61,15 @@ def load(
 
         return TensorRTRunner(path, TensorRTOptions(cuda_graph, allow_missing_sidecar, device))
     raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def ray_classify(
+    model_file: str | Path, paths: list[Path] | list[str], output: Path | None = None, **options: Any
+) -> Any:
+    """Classify `paths` on Ray Data (the ray extra); options are runtime.ray_batch.RayOptions' fields.
+
+    Imports ray only when called, so `import runtime` stays light."""
+    from .ray_batch import RayOptions
+    from .ray_batch import ray_classify as run
+
+    return run(model_file, paths, output, RayOptions(**options))

@@ -57,6 +57,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    if args.ray or args.ray_address is not None or args.gpus_per_worker is not None:
+        from .ray_batch import cmd_classify_ray
+
+        return cmd_classify_ray(args)
     from . import load
     from .classify import classify
     from .manifest import load_manifest
@@ -168,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--output", type=Path, help="results file: .jsonl or .csv (default: lines on stdout)")
     p.add_argument("--workers", type=int, help="decoding processes (default: CPU count; 0 decodes in-process)")
+    p.add_argument("--ray", action="store_true", help="run on Ray Data (the ray extra); --workers = inference actors")
+    p.add_argument("--ray-address", metavar="ADDR", help="--ray: join this cluster (HOST:PORT, ray://HOST:PORT, auto)")
+    p.add_argument(
+        "--gpus-per-worker", type=float, metavar="G", help="--ray: GPUs per actor (default 1 if any, else 0)"
+    )
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("bench", help="latency percentiles and images/s per batch size")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from .errors import UserError
 from .flavours import TENSORRT_RTX
@@ -68,6 +68,10 @@ def sidecar_path(engine: str | Path) -> Path:
     return engine.with_name(engine.name + ".json")
 
 
+@overload
+def read_sidecar(engine: str | Path, allow_missing: Literal[False] = False) -> EngineMeta: ...
+@overload
+def read_sidecar(engine: str | Path, allow_missing: bool) -> EngineMeta | None: ...
 def read_sidecar(engine: str | Path, allow_missing: bool = False) -> EngineMeta | None:
     """The engine's sidecar; None only when it is missing and `allow_missing` says that is fine
     (an engine built by trtexec, say; the library's own checks are then all there is)."""

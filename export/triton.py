@@ -1,0 +1,244 @@
+"""A Triton Inference Server model repository from a build folder.
+
+    REPO/<name>/config.pbtxt     platform, batch size, inputs/outputs, dynamic batching, instances
+    REPO/<name>/labels.txt       class names, one a line (Triton's classification extension)
+    REPO/<name>/1/model.plan     a TensorRT engine, or
+    REPO/<name>/1/model.onnx     an ONNX graph for Triton's ONNX Runtime backend
+
+Engines give their batch range and input dims from the sidecar's optimization
+profiles; ONNX graphs from the graph itself, with the batch limit from --max-batch.
+The folder is built beside REPO and renamed into place, so Triton (or a person) never
+sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.engine_meta import EngineMeta, describe_profiles, read_sidecar
+from runtime.errors import UserError
+from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest, precision_onnx
+
+from .profiles import engine_path_for
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("engine", "onnx")
+DEFAULT_MAX_BATCH = 32  # ONNX graphs have no profile; Triton needs a limit to batch requests
+QUEUE_DELAY_US = 1000  # how long Triton may hold a request to fill a preferred batch
+LABELS_FILE = "labels.txt"
+TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8"}
+
+
+@dataclass(frozen=True)
+class TritonModel:
+    """What config.pbtxt says about one model."""
+
+    name: str
+    platform: str  # "tensorrt_plan" | "onnxruntime_onnx"
+    max_batch_size: int
+    input_dtype: str  # "float32" | "uint8"
+    input_dims: list[int]  # without the batch axis; -1 where dynamic
+    num_classes: int
+    preferred_batch_sizes: list[int]
+    instances: int = 1
+
+    @property
+    def input_format(self) -> str:
+        return "FORMAT_NHWC" if self.input_dtype == UINT8_INPUT else "FORMAT_NCHW"
+
+    @property
+    def instance_kind(self) -> str:
+        # A plan runs only on a GPU; ONNX Runtime takes a GPU where Triton has one, else the CPU.
+        return "KIND_GPU" if self.platform == "tensorrt_plan" else "KIND_AUTO"
+
+    @property
+    def model_file(self) -> str:
+        return "model.plan" if self.platform == "tensorrt_plan" else "model.onnx"
+
+
+def config_pbtxt(model: TritonModel) -> str:
+    """config.pbtxt in protobuf text format (Triton's ModelConfig message)."""
+
+    def dims(values: list[int]) -> str:
+        return "[ " + ", ".join(str(v) for v in values) + " ]"
+
+    return f"""name: "{model.name}"
+platform: "{model.platform}"
+max_batch_size: {model.max_batch_size}
+input [
+  {{
+    name: "{INPUT_NAME}"
+    data_type: {TRITON_DTYPES[model.input_dtype]}
+    format: {model.input_format}
+    dims: {dims(model.input_dims)}
+  }}
+]
+output [
+  {{
+    name: "{OUTPUT_NAME}"
+    data_type: TYPE_FP32
+    dims: [ {model.num_classes} ]
+    label_filename: "{LABELS_FILE}"
+  }}
+]
+dynamic_batching {{
+  preferred_batch_size: {dims(model.preferred_batch_sizes)}
+  max_queue_delay_microseconds: {QUEUE_DELAY_US}
+}}
+instance_group [
+  {{
+    count: {model.instances}
+    kind: {model.instance_kind}
+  }}
+]
+"""
+
+
+def find_artifact(build_dir: Path, precision: str, fmt: str | None) -> Path:
+    """The engine (preferred) or ONNX graph of `precision` in `build_dir`, or a UserError
+    that says what to build first."""
+    onnx = precision_onnx(build_dir / "model.onnx", precision)
+    engine = engine_path_for(onnx)
+    if fmt == "engine" or (fmt is None and engine.is_file()):
+        if engine.is_file():
+            return engine
+        raise UserError(f"{build_dir}: no {engine.name}; build it first: python -m export engine {onnx}")
+    if onnx.is_file():
+        return onnx
+    first = {
+        "fp32": f"python -m export onnx --model <name> --out {build_dir}",
+        "fp16": f"python -m export fp16 {build_dir / 'model.onnx'}",
+        "int8": f"python -m calibration {build_dir / 'model.onnx'} --data <images>",
+    }[precision]
+    raise UserError(f"{build_dir}: no {onnx.name} or {engine.name}; build one first: {first}")
+
+
+def describe_engine(engine: Path, manifest: Manifest, name: str, max_batch: int | None, instances: int) -> TritonModel:
+    meta = read_sidecar(engine)
+    if meta.flavour != "tensorrt":
+        raise UserError(
+            f"{engine}: built with {meta.flavour}; Triton's tensorrt_plan backend runs TensorRT engines only. "
+            f"Build one with --flavour tensorrt, or export the ONNX graph: --format onnx"
+        )
+    if not meta.profiles:
+        raise UserError(f"{engine}: its sidecar lists no optimization profile")
+    batch_max = max(p["max"][0] for p in meta.profiles)
+    if max_batch is not None and not 1 <= max_batch <= batch_max:
+        raise UserError(
+            f"--max-batch {max_batch}: {engine.name}'s profiles allow 1..{batch_max} ({describe_profiles(meta)})"
+        )
+    top = max_batch or batch_max
+    if min(p["min"][0] for p in meta.profiles) > 1:
+        log.warning("%s: no profile takes batch 1; Triton sends single requests at batch 1", engine.name)
+    log.info(
+        "the Triton server must ship TensorRT %s (engines run only on the version that built them)",
+        meta.library_version,
+    )
+    opts = sorted({p["opt"][0] for p in meta.profiles if p["opt"][0] <= top} | {top})
+    return TritonModel(
+        name, "tensorrt_plan", top, meta.input_dtype, _profile_dims(meta), _classes(manifest), opts, instances
+    )
+
+
+def _profile_dims(meta: EngineMeta) -> list[int]:
+    """Input dims without batch: fixed where every profile fixes them, else -1."""
+    rank = len(meta.profiles[0]["min"])
+    dims = []
+    for axis in range(1, rank):
+        values = {p[k][axis] for p in meta.profiles for k in ("min", "max")}
+        dims.append(values.pop() if len(values) == 1 else -1)
+    return dims
+
+
+def describe_onnx(onnx_path: Path, manifest: Manifest, name: str, max_batch: int | None, instances: int) -> TritonModel:
+    from runtime.errors import require
+
+    onnx = require("onnx", "export triton reads the graph's inputs with onnx: pip install -e '.[export]'")
+    top = DEFAULT_MAX_BATCH if max_batch is None else max_batch
+    if top < 1:
+        raise UserError(f"--max-batch {top}: must be at least 1")
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    inputs = {i.name: i for i in graph.input}
+    if INPUT_NAME not in inputs or OUTPUT_NAME not in {o.name for o in graph.output}:
+        raise UserError(f"{onnx_path}: expected input '{INPUT_NAME}' and output '{OUTPUT_NAME}'")
+    tensor = inputs[INPUT_NAME].type.tensor_type
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+    if dtype not in TRITON_DTYPES:
+        raise UserError(f"{onnx_path}: input '{INPUT_NAME}' is {dtype}; expected float32 or uint8")
+    dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim][1:]
+    preferred = sorted({max(1, top // 2), top})
+    return TritonModel(name, "onnxruntime_onnx", top, dtype, dims, _classes(manifest), preferred, instances)
+
+
+def _classes(manifest: Manifest) -> int:
+    labels = manifest.labels
+    return len(labels) if labels else int(manifest.data.get("arch", {}).get("num_classes", 0))
+
+
+def write_repository(
+    build_dir: Path,
+    repo: Path,
+    precision: str = "fp32",
+    max_batch: int | None = None,
+    fmt: str | None = None,
+    name: str | None = None,
+    instances: int = 1,
+) -> Path:
+    """Write REPO/<name>/ for the `precision` artifact in `build_dir`; returns that folder."""
+    if precision not in ("fp32", "fp16", "int8"):
+        raise UserError(f"--precision {precision}: expected fp32, fp16 or int8")
+    if instances < 1:
+        raise UserError(f"--instances {instances}: must be at least 1")
+    if not build_dir.is_dir():
+        raise UserError(f"{build_dir}: no such folder (expected build/<model>/ from python -m export onnx)")
+    artifact = find_artifact(build_dir, precision, fmt)
+    manifest = load_manifest(artifact)
+    name = name or manifest.model
+    if not name or "/" in name or name.startswith("."):
+        raise UserError(f"--name {name!r}: a Triton model name is a plain folder name")
+    describe = describe_engine if artifact.suffix == ".engine" else describe_onnx
+    model = describe(artifact, manifest, name, max_batch, instances)
+    if model.num_classes < 1:
+        raise UserError(f"{manifest.path}: no labels and no arch.num_classes; cannot size the output 'logits'")
+    labels = manifest.labels or [str(i) for i in range(model.num_classes)]
+    target = repo / name
+    try:
+        repo.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=repo.parent, prefix=f".{repo.name}.{name}."))
+        try:
+            (tmp / "1").mkdir()
+            shutil.copyfile(artifact, tmp / "1" / model.model_file)
+            (tmp / "config.pbtxt").write_text(config_pbtxt(model), encoding="utf-8")
+            (tmp / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+            os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the server may run as another user
+            _swap_into_place(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write the model repository ({exc.strerror or exc})") from None
+    log.info("wrote %s from %s (%s, max batch %d)", target, artifact.name, model.platform, model.max_batch_size)
+    return target
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename the finished folder onto `target`. A folder cannot replace a non-empty one in
+    one rename, so an old model is moved aside first and removed after: there is a moment
+    with no model, never one with half a model."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=tmp.parent, prefix=f".{target.name}.old."))
+    os.replace(target, old / target.name)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old / target.name, target)  # put the old model back
+        os.rmdir(old)
+        raise
+    shutil.rmtree(old)

@@ -1,0 +1,440 @@
+"""Batch classification on Ray Data: decode in CPU tasks, infer in an actor pool.
+
+The shape is Ray Data's batch-inference pattern. Paths are a dataset; a stateless
+function decodes and preprocesses each batch in CPU tasks; a callable class holding
+one activated Runner runs inference in a pool of actors (one GPU each where the cluster
+has GPUs). Errors are data: a file that cannot be decoded carries its reason to the
+output instead of failing the job, so no file is ever lost.
+
+Every image file must be readable at the same path on every node (a shared or
+replicated file system), and so must the model file and its model.json.
+
+Ray is an optional dependency (the `ray` extra): this module is imported only by
+`--ray` and by `runtime.ray_classify`, never by `import runtime`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .errors import UserError, require
+from .io import atomic_path
+from .manifest import InputSpec, Manifest, load_manifest
+from .preprocess import MAX_PIXELS, ImageError, Preprocessing
+
+log = logging.getLogger(__name__)
+
+RAY_HINT = "--ray needs the ray extra: pip install -e '.[ray]'"
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+CONNECT_TIMEOUT_S = 10.0
+BATCHES_PER_BLOCK = 8  # paths per decode task = 8 batches: enough work to amortise a task's overhead
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How to run on Ray. None means: decide from the cluster's resources."""
+
+    address: str | None = None  # HOST:PORT, ray://HOST:PORT or auto; None starts a local cluster
+    workers: int | None = None  # inference actors (default: one per GPU/gpus_per_worker, or 1 without GPUs)
+    gpus_per_worker: float | None = None  # default: 1 where the cluster has GPUs, else 0
+    batch: int = 32
+    topk: int = 5
+    backend: str | None = None  # runtime.load's backend; None picks by file extension
+
+
+@dataclass
+class RayStats:
+    images: int
+    classified: int
+    skipped: int
+    seconds: float  # the dataset run, from the first task to the last row written
+    startup_seconds: float  # connecting to (or starting) the cluster; 0 when Ray was already up
+
+
+# ---- The seams to local classify's pipeline: every call into it is in these two functions. ----
+
+
+def preprocess_image(path: str, cfg: Preprocessing, spec: InputSpec) -> np.ndarray:
+    """One file -> the model's input row, exactly as local classify builds it."""
+    from .preprocess import load_and_preprocess, open_image, resize_and_crop
+
+    if spec.is_uint8:  # NHWC uint8: the graph normalises, the host only resizes and crops
+        short = math.floor(cfg.input_size / cfg.crop_pct)
+        return np.asarray(resize_and_crop(open_image(path, min_side=short), cfg), dtype=np.uint8)
+    return load_and_preprocess(path, cfg)
+
+
+def top_k(logits: np.ndarray, topk: int, labels: list[str] | None) -> list[dict[str, Any]]:
+    """Logits -> local classify's record fields (classes, labels, probs) for each row."""
+    from .classify import softmax
+
+    probs = softmax(logits)
+    k = min(topk, probs.shape[1])
+    top = np.argsort(-probs, axis=1)[:, :k]
+    rows = []
+    for r in range(len(probs)):
+        classes = [int(c) for c in top[r]]
+        rows.append(
+            {
+                "classes": classes,
+                "labels": [labels[c] if labels and c < len(labels) else str(c) for c in classes],
+                "probs": [float(probs[r, c]) for c in classes],
+            }
+        )
+    return rows
+
+
+def _writer(fh: IO[str], fmt: str, topk: int) -> Any:
+    from .classify import Writer
+
+    return Writer(fh, fmt, topk)
+
+
+# ---- The Ray Data stages ----
+
+
+def decode_batch(batch: dict[str, np.ndarray], cfg: Preprocessing, spec: InputSpec) -> dict[str, np.ndarray]:
+    """CPU task: {"path"} -> {"path", "error", "image"}; a bad file gets its reason and a zero image."""
+    paths = [str(p) for p in batch["path"]]
+    shape = spec.shape(1, cfg.input_size, cfg.input_size)[1:]
+    dtype = np.uint8 if spec.is_uint8 else np.float32
+    images = np.zeros((len(paths), *shape), dtype=dtype)
+    errors = []
+    for i, path in enumerate(paths):
+        try:
+            images[i] = preprocess_image(path, cfg, spec)
+            errors.append("")
+        except ImageError as exc:
+            errors.append(str(exc))
+    return {"path": np.asarray(paths, dtype=object), "error": np.asarray(errors, dtype=object), "image": images}
+
+
+def decode_task_memory(manifest: Manifest, batch: int) -> int:
+    """Bytes one decode task may hold: the batch it builds and the one it hands on, plus
+    the largest image Pillow may decode (RGB at the pixel limit).
+
+    Declaring it lets Ray place decode tasks by memory as well as by CPU. It also keeps
+    Ray from fusing decoding into the inference actors (Ray fuses a task stage into the
+    next actor stage only when their resource requests are equal), so decoding runs in
+    CPU tasks beside inference, not serially before it in the same process."""
+    size = manifest.preprocessing.input_size
+    row = int(np.prod(manifest.input_spec.shape(1, size, size))) * (1 if manifest.input_spec.is_uint8 else 4)
+    return 2 * batch * row + 3 * MAX_PIXELS
+
+
+class Classifier:
+    """Actor: one activated Runner, reused for every batch this actor is given.
+
+    Ray gives each actor its own GPU through CUDA_VISIBLE_DEVICES, so the runner's
+    device 0 is that GPU."""
+
+    def __init__(self, model_file: str, backend: str | None, topk: int, labels: list[str] | None) -> None:
+        from . import load
+
+        self.runner = load(model_file, backend).activate()
+        self.topk, self.labels = topk, labels
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Any:
+        import pyarrow as pa
+
+        errors = [str(e) for e in batch["error"]]
+        ok = [i for i, e in enumerate(errors) if not e]
+        found: dict[int, dict[str, Any]] = {}
+        if ok:
+            try:
+                logits = self.runner.infer(np.ascontiguousarray(batch["image"][ok]))
+            except UserError as exc:  # the runner refused the batch: every row in it says why
+                errors = [e or f"inference failed ({exc})" for e in errors]
+            else:
+                found = dict(zip(ok, top_k(logits, self.topk, self.labels), strict=True))
+        # Arrow, not numpy, on the way out: a failed row has null classes/labels/probs.
+        rows = [found.get(i, {}) for i in range(len(errors))]
+        return pa.table(
+            {
+                "path": pa.array([str(p) for p in batch["path"]], pa.string()),
+                "error": pa.array([e or None for e in errors], pa.string()),
+                "classes": pa.array([r.get("classes") for r in rows], pa.list_(pa.int64())),
+                "labels": pa.array([r.get("labels") for r in rows], pa.list_(pa.string())),
+                "probs": pa.array([r.get("probs") for r in rows], pa.list_(pa.float64())),
+            }
+        )
+
+
+def classify_dataset(
+    paths: Any, model_file: str | Path, options: RayOptions = RayOptions(), manifest_file: str | Path | None = None
+) -> Any:
+    """Ray Dataset of {"path"} rows -> Ray Dataset of result rows (path, error, classes, labels, probs).
+
+    For use inside your own Ray job: read, filter or shard the paths as you like, then
+    write the result with any of Ray Data's writers. Ray must already be initialised.
+    """
+    ray = require("ray", RAY_HINT)
+    require("ray.data", RAY_HINT)
+    manifest = load_manifest(manifest_file or model_file)
+    gpus, workers = _actor_resources(ray.cluster_resources(), options)
+    decoded = paths.map_batches(
+        decode_batch,
+        batch_size=options.batch,
+        batch_format="numpy",
+        fn_kwargs={"cfg": manifest.preprocessing, "spec": manifest.input_spec},
+        num_cpus=1,
+        memory=decode_task_memory(manifest, options.batch),
+    )
+    return decoded.map_batches(
+        Classifier,
+        batch_size=options.batch,
+        batch_format="numpy",
+        fn_constructor_kwargs={
+            "model_file": str(Path(model_file).resolve()),
+            "backend": options.backend,
+            "topk": options.topk,
+            "labels": manifest.labels,
+        },
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+        num_gpus=gpus,
+    )
+
+
+def _actor_resources(cluster: dict[str, float], options: RayOptions) -> tuple[float, int]:
+    """(GPUs per actor, number of actors) from the options, filled in from the cluster."""
+    have_gpus = float(cluster.get("GPU", 0))
+    gpus = options.gpus_per_worker if options.gpus_per_worker is not None else (1.0 if have_gpus else 0.0)
+    if gpus < 0:
+        raise UserError(f"--gpus-per-worker {gpus:g}: must be 0 or more")
+    workers = options.workers
+    if workers is None:
+        workers = max(1, int(have_gpus // gpus)) if gpus else 1
+    if workers < 1:
+        raise UserError(f"--workers {workers}: Ray needs at least one inference actor")
+    cpus = float(cluster.get("CPU", 0))
+    if workers >= cpus:
+        # Each actor holds a CPU; with none left, decoding tasks never run and the job waits forever.
+        raise UserError(
+            f"--workers {workers}: the Ray cluster has {cpus:g} CPUs and each inference actor takes one; "
+            "leave at least one for decoding"
+        )
+    if gpus and workers * gpus > have_gpus:
+        log.warning(
+            "%d actors x %g GPUs is more than the cluster's %g GPUs; the job waits for more", workers, gpus, have_gpus
+        )
+    return gpus, workers
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast, with one line, when a cluster address does not answer: ray.init itself
+    retries for a long time before giving up."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address {address}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(
+            f"--ray-address {address}: cannot reach {host}:{port} within {timeout:g} s ({reason}); "
+            "is `ray start --head` running there?"
+        ) from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[float]:
+    """Join the cluster at `address`, or start a local one; yields the start-up seconds.
+
+    A Ray session that is already up (the caller's own job) is used as it is and left
+    running; one started here is shut down at the end."""
+    ray = require("ray", RAY_HINT)
+    if ray.is_initialized():
+        yield 0.0
+        return
+    if address:
+        check_reachable(address)
+    start = time.perf_counter()
+    try:
+        with _held_stderr() if address else contextlib.nullcontext():
+            ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot start or join a Ray cluster at {address or 'a new local cluster'}: {first}") from None
+    startup = time.perf_counter() - start
+    log.info("Ray is up in %.1f s: %s", startup, ray.cluster_resources())
+    try:
+        yield startup
+    finally:
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[None]:
+    """Hold what is written to file descriptor 2 and pass it on only if the block succeeds.
+
+    Ray's C++ core logs a line per retry there while it tries to join an address that
+    answers but is not a Ray cluster; a failed join should end in one line, ours."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            if ok:
+                sys.stderr.write(text)
+            elif text:
+                log.debug("Ray's output while joining:\n%s", text)
+
+
+def output_format(output: Path | None) -> str:
+    if output is None:
+        return "text"
+    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise UserError(f"--output {output}: use a .jsonl, .csv or .parquet file name")
+    return fmt
+
+
+def ray_classify(
+    model_file: str | Path,
+    paths: list[Path] | list[str],
+    output: Path | None = None,
+    options: RayOptions = RayOptions(),
+) -> RayStats:
+    """Classify `paths` on Ray Data and write one record per file to `output` (or stdout).
+
+    Records are local classify's: {"path", "classes", "labels", "probs"} or {"path", "error"}.
+    Output is .jsonl, .csv or .parquet, written on the driver as results stream in and
+    renamed into place when the run completes. Rows come in completion order, not input order.
+    """
+    if options.batch < 1 or options.topk < 1:
+        raise UserError("--batch and --topk must be at least 1")
+    fmt = output_format(output)
+    if not paths:
+        raise UserError("no images to classify")
+    load_manifest(model_file)  # a missing model.json fails here, before Ray starts
+    ray = require("ray", RAY_HINT)
+    pa = require("pyarrow", RAY_HINT)
+    names = [str(p) for p in paths]
+    with _sink(output, fmt, options.topk) as write, ray_session(options.address) as startup:
+        blocks = max(1, math.ceil(len(names) / (options.batch * BATCHES_PER_BLOCK)))
+        dataset = ray.data.from_arrow(pa.table({"path": pa.array(names, pa.string())}), override_num_blocks=blocks)
+        start = time.perf_counter()
+        results = classify_dataset(dataset, model_file, options)
+        classified = skipped = 0
+        for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in table.to_pylist():
+                if row["error"] is not None:
+                    skipped += 1
+                    print(f"skipped {row['error']}", file=sys.stderr)
+                else:
+                    classified += 1
+            write(table)
+        seconds = time.perf_counter() - start
+    if classified + skipped != len(names):  # never expected; a lost file must not pass silently
+        raise UserError(f"Ray returned {classified + skipped} results for {len(names)} files")
+    return RayStats(len(names), classified, skipped, seconds, startup)
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    if row["error"] is not None:
+        return {"path": row["path"], "error": row["error"]}
+    return {"path": row["path"], "classes": row["classes"], "labels": row["labels"], "probs": row["probs"]}
+
+
+@contextlib.contextmanager
+def _sink(output: Path | None, fmt: str, topk: int) -> Iterator[Any]:
+    """A function that writes one Arrow table of results. The file is opened first, so a
+    path that cannot be written fails before Ray starts, and it replaces `output` only once
+    the run completes."""
+    with contextlib.ExitStack() as stack:
+        fh: IO[str] = sys.stdout
+        try:
+            tmp = stack.enter_context(atomic_path(output)) if output is not None else None
+            if tmp is not None and fmt != "parquet":
+                fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+        except OSError as exc:
+            raise _cannot_write(output, exc) from None
+        if fmt == "parquet":
+            pq = require("pyarrow.parquet", RAY_HINT)
+            parquet: list[Any] = []  # the writer, made with the first table's schema
+            stack.callback(lambda: parquet and parquet[0].close())
+
+            def write(table: Any) -> None:
+                try:
+                    if not parquet:
+                        parquet.append(pq.ParquetWriter(str(tmp), table.schema))
+                    parquet[0].write_table(table)
+                except OSError as exc:
+                    raise _cannot_write(output, exc) from None
+
+            yield write
+            return
+        writer = _writer(fh, fmt, topk)
+
+        def write_rows(table: Any) -> None:
+            try:
+                for row in table.to_pylist():
+                    writer.write(_record(row))
+            except OSError as exc:
+                raise _cannot_write(output, exc) from None
+
+        yield write_rows
+
+
+def _cannot_write(output: Path | None, exc: OSError) -> UserError:
+    return UserError(f"--output {output}: cannot write it ({exc.strerror or exc})")
+
+
+def cmd_classify_ray(args: argparse.Namespace) -> int:
+    """`python -m runtime classify ... --ray`: the CLI on top of ray_classify."""
+    if not args.ray:
+        raise UserError("--ray-address and --gpus-per-worker need --ray")
+    require("ray", RAY_HINT)
+    from .preprocess import find_images
+
+    manifest = load_manifest(args.model_file)
+    if manifest.random_init:
+        print(f"warning: {manifest.model} has random weights; these predictions are meaningless", file=sys.stderr)
+    paths = find_images(args.images)
+    if not paths:
+        raise UserError("no images found (jpg, jpeg, png, webp, bmp) in the given files, folders or globs")
+    options = RayOptions(
+        address=args.ray_address,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        batch=args.batch,
+        topk=args.topk,
+        backend=args.backend,
+    )
+    stats = ray_classify(args.model_file, paths, args.output, options)
+    rate = stats.classified / stats.seconds if stats.seconds else 0.0
+    print(
+        f"classified {stats.classified} of {stats.images} images on Ray in {stats.seconds:.1f} s ({rate:.1f} img/s)"
+        f" after {stats.startup_seconds:.1f} s of Ray start-up"
+        + (f"; skipped {stats.skipped} unreadable" if stats.skipped else "")
+        + (f"; wrote {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
+    return 3 if stats.skipped else 0
