@@ -29,3 +29,13 @@ def require_tensorrt(hint: str) -> ModuleType:
     if not hasattr(trt, "Builder") or not hasattr(trt, "Runtime"):
         raise UserError(f"tensorrt is not installed (only its type stubs are); {hint}")
     return trt
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: the file(s) involved and the system's reason.
+
+    `os.replace` fails naming the temporary file and the target; the target is what
+    the user asked for, so it is named last ("... -> target")."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{' -> '.join(files)}: {reason}" if files else reason
