@@ -1,4 +1,5 @@
-"""Reference PyTorch ConvMixer: model, variant registry, checkpoint loading, preprocessing config."""
+"""Reference PyTorch ConvMixer: model, variant registry (with each variant's preprocessing
+values), checkpoint loading."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from typing import Any
 
 from .checkpoint import CheckpointError, load_into
 from .model import ConvMixer
-from .registry import VARIANTS, WEIGHTS_DIR, Preprocessing, Variant, get_variant, list_models
+from .registry import VARIANTS, WEIGHTS_DIR, Variant, get_variant, list_models
 
 __all__ = [
     "CheckpointError",
     "ConvMixer",
-    "Preprocessing",
     "VARIANTS",
     "Variant",
     "create_model",

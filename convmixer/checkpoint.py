@@ -80,7 +80,7 @@ def _last_reason(exc: Exception) -> str:
 
 
 def sniff(path: Path) -> str:
-    """"pickle" for what torch.save writes (a zip archive, or a pickle stream from before
+    """ "pickle" for what torch.save writes (a zip archive, or a pickle stream from before
     PyTorch 1.6); otherwise a short description of what the file looks like instead."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
