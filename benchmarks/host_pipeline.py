@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         rates: dict[str, list[float]] = {"float32": [], "uint8": []}
         pipes = {d: HostPipeline(ImageTransform(cfg, InputSpec(d)), args.batch, workers).start() for d in rates}
         try:
-            for d, pipe in pipes.items():
+            for pipe in pipes.values():
                 one_pass(pipe, paths[: 2 * args.batch])  # warm-up: worker start, file cache
             for _ in range(args.rounds):
                 for d, pipe in pipes.items():
