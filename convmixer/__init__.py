@@ -1,4 +1,5 @@
-"""Reference PyTorch ConvMixer: model, variant registry, checkpoint loading, preprocessing config."""
+"""Reference PyTorch ConvMixer: model, variant registry (with each variant's preprocessing
+values), checkpoint loading."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from typing import Any
 
 from .checkpoint import CheckpointError, load_into
 from .model import ConvMixer
-from .registry import VARIANTS, WEIGHTS_DIR, Preprocessing, Variant, get_variant, list_models
+from .registry import VARIANTS, WEIGHTS_DIR, Variant, get_variant, list_models
 
 __all__ = [
     "CheckpointError",
     "ConvMixer",
-    "Preprocessing",
     "VARIANTS",
     "Variant",
     "create_model",
@@ -24,10 +24,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def create_model(name: str, checkpoint: str | Path | None = None, **overrides: Any) -> ConvMixer:
+def create_model(
+    name: str, checkpoint: str | Path | None = None, *, ema: bool | None = None, **overrides: Any
+) -> ConvMixer:
     """Build a registered variant in eval mode.
 
-    `checkpoint` is loaded strictly (see `convmixer.checkpoint`). With none, a variant
+    `checkpoint` is loaded strictly (see `convmixer.checkpoint`); when it holds both raw
+    and EMA weights, `ema=None` takes the EMA ones (as timm does), True insists on them,
+    False takes the raw ones. With no checkpoint, a variant
     that bundles weights (`convmixer_digits`) loads them; any other keeps its random
     initialisation. `overrides` replace architecture arguments (e.g. num_classes=10).
     """
@@ -37,5 +41,5 @@ def create_model(name: str, checkpoint: str | Path | None = None, **overrides: A
     if checkpoint is None and variant.bundled_weights and not overrides:
         checkpoint = WEIGHTS_DIR / variant.bundled_weights
     if checkpoint is not None:
-        load_into(model, checkpoint, name)
+        load_into(model, checkpoint, name, ema=ema)
     return model.eval()

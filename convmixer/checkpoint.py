@@ -4,7 +4,8 @@ read_checkpoint -> unwrap -> strip_prefix -> to_timm_keys -> check_against(model
 
 Accepted: the official release (flat nn.Sequential keys), timm and mmpretrain state
 dicts, in .pth/.pth.tar/.pt/.bin (torch pickles, loaded with weights_only=True) or
-.safetensors files, optionally wrapped ('state_dict', 'model', 'state_dict_ema') and
+.safetensors files, optionally wrapped ('state_dict', 'model', 'state_dict_ema', 'model_ema';
+EMA weights are preferred when both are present, as timm does) and
 with a DataParallel 'module.' prefix.
 """
 
@@ -15,6 +16,7 @@ import pickle
 import re
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ import torch
 
 log = logging.getLogger(__name__)
 
-WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema")
+# EMA entries first: timm prefers them when a checkpoint holds both.
+EMA_KEYS = ("state_dict_ema", "model_ema")
+WRAPPER_KEYS = (*EMA_KEYS, "state_dict", "model")
 PICKLE_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin", ".tar")
 
 
@@ -47,31 +51,81 @@ def read_checkpoint(path: str | Path) -> Any:
         raise CheckpointError(
             f"checkpoint {path}: unknown file type; expected one of .safetensors, {', '.join(PICKLE_SUFFIXES)}"
         )
+    kind = sniff(path)
+    if kind != "pickle":
+        raise CheckpointError(f"checkpoint {path}: not a PyTorch checkpoint ({kind})")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+        if _NEEDS_CODE.search(str(exc)):
             raise CheckpointError(
                 f"checkpoint {path}: refused, it needs arbitrary code to unpickle "
                 "(only tensors and plain containers are loaded; re-save it as a plain state dict)"
             ) from None
-        raise CheckpointError(f"checkpoint {path}: corrupt pickle ({exc})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: corrupt pickle ({_last_reason(exc)})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint {path}: truncated or corrupt ({first})") from None
 
 
-def unwrap(obj: Any) -> dict[str, torch.Tensor]:
-    """Pick the state dict out of a training wrapper dict."""
+# torch's weights-only unpickler names the global it refused ("GLOBAL x.Y was not an
+# allowed global", "Unsupported global: ..."); every other refusal is damage.
+_NEEDS_CODE = re.compile(r"was not an allowed global|Unsupported global", re.IGNORECASE)
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _last_reason(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "documentation" not in line]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def sniff(path: Path) -> str:
+    """ "pickle" for what torch.save writes (a zip archive, or a pickle stream from before
+    PyTorch 1.6); otherwise a short description of what the file looks like instead."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        return "the file is empty"
+    if head.startswith(_ZIP_MAGIC) or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return "pickle"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = head[: exc.start].decode("utf-8") if exc.start > len(head) - 4 else ""
+    if text and sum(c.isprintable() or c in "\t\r\n" for c in text) >= 0.95 * len(text):
+        return "looks like text"
+    return f"unrecognised binary data starting {head[:8].hex(' ')}"
+
+
+def unwrap(obj: Any, ema: bool | None = None) -> tuple[dict[str, torch.Tensor], str | None]:
+    """Pick the state dict out of a training wrapper dict; returns it and the key it sat under.
+
+    With both raw and EMA weights (timm's `state_dict` and `state_dict_ema`), `ema=None`
+    takes the EMA ones as timm does, True insists on them and False takes the raw ones.
+    """
     if isinstance(obj, Mapping):
-        for key in WRAPPER_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, Mapping):
-                log.info("using the %r entry of the checkpoint", key)
-                return unwrap(inner)
+        present = [k for k in WRAPPER_KEYS if isinstance(obj.get(k), Mapping)]
+        ema_keys = [k for k in present if k in EMA_KEYS]
+        raw_keys = [k for k in present if k not in EMA_KEYS]
+        if ema is True and present and not ema_keys:
+            raise CheckpointError(f"checkpoint has no EMA weights (it holds {', '.join(present)}); drop --ema")
+        if ema is False and present and not raw_keys:
+            raise CheckpointError(f"checkpoint holds only EMA weights ({', '.join(ema_keys)}); drop --no-ema")
+        chosen = (ema_keys if ema is not False else []) + (raw_keys if ema is not True else [])
+        if chosen:
+            key = chosen[0]
+            others = [k for k in present if k != key]
+            log.info(
+                "using the checkpoint's %r entry (%s weights)%s",
+                key,
+                "EMA" if key in EMA_KEYS else "raw",
+                f"; it also holds {', '.join(repr(k) for k in others)}" if others else "",
+            )
+            inner, _ = unwrap(obj[key], ema)
+            return inner, key
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
-            return tensors
+            return tensors, None
     raise CheckpointError(
         f"checkpoint holds no state dict (expected tensors, or one of the keys {', '.join(WRAPPER_KEYS)})"
     )
@@ -205,13 +259,22 @@ def check_against(state: dict[str, torch.Tensor], model: torch.nn.Module, name: 
     return state
 
 
-def load_into(model: torch.nn.Module, path: str | Path, name: str) -> str:
-    """Load checkpoint `path` into `model` strictly; returns the key format that was found."""
-    state, fmt = to_timm_keys(strip_prefix(unwrap(read_checkpoint(path))))
+@dataclass(frozen=True)
+class Loaded:
+    """What load_into found: the key layout and the wrapper entry it took (None: a bare state dict)."""
+
+    key_format: str
+    entry: str | None
+
+
+def load_into(model: torch.nn.Module, path: str | Path, name: str, ema: bool | None = None) -> Loaded:
+    """Load checkpoint `path` into `model` strictly (`ema` as in `unwrap`)."""
+    state, entry = unwrap(read_checkpoint(path), ema)
+    state, fmt = to_timm_keys(strip_prefix(state))
     state = check_against(state, model, name)
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"checkpoint {path}: non-finite values in {', '.join(bad[:3])}")
     model.load_state_dict(state, strict=True)
-    log.info("loaded %s (%s keys) into %s", path, fmt, name)
-    return fmt
+    log.info("loaded %s (%s keys%s) into %s", path, fmt, f", entry {entry!r}" if entry else "", name)
+    return Loaded(fmt, entry)

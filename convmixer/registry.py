@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,18 @@ CIFAR10_STD = (0.2471, 0.2435, 0.2616)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an image becomes the model's input: resize the shorter side to
-    `input_size / crop_pct` with `interpolation`, centre-crop `input_size`, scale to
-    [0, 1], then normalise with `mean` and `std` (RGB order)."""
-
-    input_size: int = 224
-    crop_pct: float = 0.96
-    interpolation: str = "bicubic"
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+def preprocessing_values(
+    input_size: int = 224,
+    crop_pct: float = 0.96,
+    interpolation: str = "bicubic",
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+) -> dict[str, Any]:
+    """The preprocessing a variant's weights expect, as plain values: resize the shorter
+    side to `input_size / crop_pct` with `interpolation`, centre-crop `input_size`, scale
+    to [0, 1], normalise with `mean` and `std` (RGB). The export step turns these into
+    the runtime's Preprocessing (the one definition, checked there) for model.json."""
+    return {"input_size": input_size, "crop_pct": crop_pct, "interpolation": interpolation, "mean": mean, "std": std}
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class Variant:
     patch_size: int
     act: str
     num_classes: int
-    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    preprocessing: dict[str, Any] = field(default_factory=preprocessing_values)
     labels: str | None = None  # "imagenet1k", "digits", "cifar10" or None
     bundled_weights: str | None = None  # file name in convmixer/weights/
     imagenet_top1: float | None = None  # of the released weights, for the README
@@ -71,7 +68,7 @@ _VARIANTS = [
         2,
         "gelu",
         10,
-        preprocessing=Preprocessing(32, 1.0, "bicubic", CIFAR10_MEAN, CIFAR10_STD),
+        preprocessing=preprocessing_values(32, 1.0, "bicubic", CIFAR10_MEAN, CIFAR10_STD),
         labels="cifar10",
     ),
     # Trained by scripts/train_digits.py on scikit-learn's digits; weights ship with the package.
@@ -83,7 +80,7 @@ _VARIANTS = [
         2,
         "gelu",
         10,
-        preprocessing=Preprocessing(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        preprocessing=preprocessing_values(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
         labels="digits",
         bundled_weights="convmixer_digits.safetensors",
     ),

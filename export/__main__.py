@@ -22,7 +22,16 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     from .onnx_export import export_onnx
 
     try:
-        result = export_onnx(args.model, args.checkpoint, args.out, args.golden_images, args.seed)
+        result = export_onnx(
+            args.model,
+            args.checkpoint,
+            args.out,
+            args.golden_images,
+            args.seed,
+            input_dtype={"float": "float32", "uint8": "uint8"}[args.input],
+            ema=args.ema,
+            exif_transpose=not args.no_exif_transpose,
+        )
     except convmixer.CheckpointError as exc:  # convmixer stands alone; translate at the boundary
         raise UserError(str(exc)) from None
     print(f"wrote {result.onnx}\nwrote {result.manifest}\nwrote {result.golden}")
@@ -126,6 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default build/MODEL)")
     p.add_argument("--golden-images", type=Path, help="folder of images for golden.npz (default: seeded random inputs)")
     p.add_argument("--seed", type=int, default=0, help="seed for random weights and random golden inputs")
+    p.add_argument(
+        "--input",
+        choices=["float", "uint8"],
+        default="float",
+        help="float: NCHW float32, normalised on the host (default; DLA, tensor feeds); "
+        "uint8: NHWC uint8 pixels, normalised inside the graph (4x fewer bytes to copy)",
+    )
+    p.add_argument(
+        "--ema",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="take the checkpoint's EMA weights (--ema) or raw ones (--no-ema); default: EMA when present",
+    )
+    p.add_argument(
+        "--no-exif-transpose",
+        action="store_true",
+        help="record in model.json that images are NOT turned upright by their EXIF orientation",
+    )
     p.set_defaults(func=cmd_onnx)
 
     p = sub.add_parser("fp16", help="write model.fp16.onnx (FP16 compute, FP32 I/O), checked against golden logits")

@@ -41,7 +41,10 @@ def convert_fp16(onnx_path: Path, out: Path | None = None) -> Path:
         raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
     out = Path(out or precision_onnx(onnx_path, "fp16"))
     model = onnx.load(str(onnx_path))
-    converted = float16.convert_float_to_float16(model, keep_io_types=True)
+    # A uint8 input (`--input uint8`) is cast to float inside the graph; keep that Cast in
+    # float32 (the converter would retype its output but not its `to`, which ORT refuses).
+    casts = [n.name for n in model.graph.node if n.op_type == "Cast" and n.input[0] == model.graph.input[0].name]
+    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=casts)
     with atomic_path(out) as tmp:
         onnx.save(converted, str(tmp))
         for result in golden_parity(tmp, onnx_path.parent / GOLDEN_NAME, "fp16"):

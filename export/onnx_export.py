@@ -13,12 +13,14 @@ import numpy as np
 import torch
 
 import convmixer
+from convmixer.checkpoint import load_into
 from convmixer.registry import label_names
 from runtime.errors import UserError
 from runtime.io import atomic_path, sha256_file, write_json_atomic
-from runtime.manifest import GOLDEN_NAME, INPUT_NAME, MANIFEST_NAME, OUTPUT_NAME
+from runtime.manifest import GOLDEN_NAME, INPUT_NAME, MANIFEST_NAME, OUTPUT_NAME, InputSpec
 from runtime.parity import compare
-from runtime.preprocess import Preprocessing, find_images, load_and_preprocess
+from runtime.pipeline import ImageTransform
+from runtime.preprocess import Preprocessing, find_images
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +41,60 @@ class ExportResult:
     golden: Path
 
 
-def check_shapes(size: int) -> list[tuple[int, int, int, int]]:
-    """Shapes the export is verified at: square, non-square, and not a multiple of the patch."""
-    return [(1, 3, size, size), (3, 3, size * 5 // 7, size * 8 // 7), (2, 3, size + 1, size + 1)]
+def check_shapes(size: int) -> list[tuple[int, int, int]]:
+    """(batch, height, width) the export is verified at: square, non-square, and not a
+    multiple of the patch."""
+    return [(1, size, size), (3, size * 5 // 7, size * 8 // 7), (2, size + 1, size + 1)]
 
 
-def _golden_inputs(cfg: Preprocessing, images_dir: Path | None, seed: int) -> tuple[list[np.ndarray], str]:
+class Uint8Input(torch.nn.Module):
+    """uint8 NHWC images in, the float NCHW the ConvMixer takes made inside the graph:
+    cast, times 1/255, minus mean, over std, transpose. The same float32 operations in
+    the same order as runtime.preprocess.to_tensor, so logits match the float graph's."""
+
+    def __init__(self, model: torch.nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 1, 1, 3))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 1, 1, 3))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.to(torch.float32) * (1.0 / 255.0) - self.mean) / self.std
+        return self.model(x.permute(0, 3, 1, 2))
+
+
+def random_inputs(spec: InputSpec, batch: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Random input of the graph's dtype and layout: uint8 pixels, or normal floats."""
+    if spec.is_uint8:
+        return rng.integers(0, 256, spec.shape(batch, height, width), dtype=np.uint8)
+    return rng.standard_normal(spec.shape(batch, height, width), dtype=np.float32)
+
+
+def _golden_inputs(
+    cfg: Preprocessing, spec: InputSpec, images_dir: Path | None, seed: int
+) -> tuple[list[np.ndarray], str]:
     size = cfg.input_size
     shapes = [(size, size), (size * 5 // 7, size * 8 // 7)]
     if images_dir is None:
         rng = np.random.default_rng(seed)
-        return [rng.standard_normal((2, 3, h, w), dtype=np.float32) for h, w in shapes], f"random, seed {seed}"
+        return [random_inputs(spec, 2, h, w, rng) for h, w in shapes], f"random, seed {seed}"
     paths = find_images([images_dir])[:GOLDEN_BATCH]
     if not paths:
-        raise UserError(f"--golden-images {images_dir}: no images found (jpg, png, webp, bmp)")
-    batches = [np.stack([load_and_preprocess(p, cfg, (h, w)) for p in paths]) for h, w in shapes]
+        raise UserError(f"--golden-images {images_dir}: no images found")
+    batches = [np.stack([ImageTransform(cfg, spec, size=(h, w)).from_path(p) for p in paths]) for h, w in shapes]
     return batches, f"images from {images_dir}"
 
 
-def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int) -> None:
+def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int, spec: InputSpec) -> None:
     dims = (
         torch.export.Dim("batch", min=1, max=4096),
         torch.export.Dim("height", min=patch, max=16384),
         torch.export.Dim("width", min=patch, max=16384),
     )
-    example = torch.randn(2, 3, size, size)
+    example = torch.from_numpy(random_inputs(spec, 2, size, size, np.random.default_rng(0)))
+    axes = (0, 1, 2) if spec.is_uint8 else (0, 2, 3)  # batch, height, width in the input's layout
     # The exporter warns about torchvision ops it cannot register; ConvMixer uses none.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
@@ -75,7 +106,7 @@ def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int) -> 
             opset_version=OPSET,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: dims[0], 2: dims[1], 3: dims[2]},),
+            dynamic_shapes=(dict(zip(axes, dims, strict=True)),),
             external_data=False,
             verbose=False,
         )
@@ -85,7 +116,10 @@ def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int) -> 
     proto = program.model_proto
     # Name the dynamic dims as the contract says, whatever the exporter called them.
     for value, names in (
-        (proto.graph.input[0], ("batch", None, "height", "width")),
+        (
+            proto.graph.input[0],
+            ("batch", "height", "width", None) if spec.is_uint8 else ("batch", None, "height", "width"),
+        ),
         (proto.graph.output[0], ("batch", None)),
     ):
         for dim, name in zip(value.type.tensor_type.shape.dim, names, strict=False):
@@ -99,25 +133,31 @@ def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int) -> 
     path.write_bytes(proto.SerializeToString())
 
 
-def verify_with_onnxruntime(onnx_path: Path, model: torch.nn.Module, size: int, seed: int) -> None:
-    """Run ONNX Runtime and PyTorch at several shapes; raise if they disagree."""
-    from runtime.backends.onnxruntime import OnnxRuntimeRunner
+def verify_with_onnxruntime(
+    onnx_path: Path, model: torch.nn.Module, size: int, seed: int, spec: InputSpec | None = None
+) -> None:
+    """Run ONNX Runtime and PyTorch at several shapes; raise if they disagree.
 
+    Calls the InferenceSession directly: this checks the graph, whatever its input dtype."""
+    import onnxruntime as ort
+
+    spec = spec or InputSpec()
     rng = np.random.default_rng(seed + 1)
-    with OnnxRuntimeRunner(onnx_path, providers=["CPUExecutionProvider"]) as runner:
-        for shape in check_shapes(size):
-            x = rng.standard_normal(shape, dtype=np.float32)
-            with torch.inference_mode():
-                ref = model(torch.from_numpy(x)).numpy()
-            result = compare(ref, runner.infer(x), "fp32")
-            log.info(
-                "export check %s: max|err| %.2e, cosine %.7f",
-                "x".join(map(str, shape)),
-                result.max_abs,
-                result.min_cosine,
-            )
-            if not result:
-                raise UserError(f"ONNX export disagrees with PyTorch at {shape}: {'; '.join(result.failures)}")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    for batch, height, width in check_shapes(size):
+        x = random_inputs(spec, batch, height, width, rng)
+        with torch.inference_mode():
+            ref = model(torch.from_numpy(x)).numpy()
+        (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        result = compare(ref, out, "fp32")
+        log.info(
+            "export check %s: max|err| %.2e, cosine %.7f",
+            "x".join(map(str, x.shape)),
+            result.max_abs,
+            result.min_cosine,
+        )
+        if not result:
+            raise UserError(f"ONNX export disagrees with PyTorch at {x.shape}: {'; '.join(result.failures)}")
 
 
 def export_onnx(
@@ -126,14 +166,29 @@ def export_onnx(
     out_dir: Path | None = None,
     golden_images: Path | None = None,
     seed: int = 0,
+    input_dtype: str = "float32",
+    ema: bool | None = None,
+    exif_transpose: bool = True,
 ) -> ExportResult:
-    """Export variant `name` to `out_dir` (default build/<name>/), verified against PyTorch."""
+    """Export variant `name` to `out_dir` (default build/<name>/), verified against PyTorch.
+
+    `input_dtype` "uint8" makes the graph take uint8 NHWC images and normalise them
+    itself; `ema` picks a checkpoint's EMA or raw weights (None: EMA when present);
+    `exif_transpose` is recorded in model.json for every command that reads images."""
     variant = convmixer.get_variant(name)
+    spec = InputSpec.from_dict({"dtype": input_dtype})
+    cfg = Preprocessing.from_dict({**variant.preprocessing, "exif_transpose": exif_transpose})
     torch.manual_seed(seed)
-    model = convmixer.create_model(name, checkpoint=checkpoint)
+    model = convmixer.create_model(name)
     weights: dict[str, object]
     if checkpoint is not None:
-        weights = {"source": "checkpoint", "checkpoint": str(checkpoint), "checkpoint_sha256": sha256_file(checkpoint)}
+        loaded = load_into(model, checkpoint, name, ema=ema)
+        weights = {
+            "source": "checkpoint",
+            "checkpoint": str(checkpoint),
+            "checkpoint_sha256": sha256_file(checkpoint),
+            "state_dict_key": loaded.entry,
+        }
     elif variant.bundled_weights:
         bundled = convmixer.WEIGHTS_DIR / variant.bundled_weights
         weights = {"source": "bundled", "checkpoint": bundled.name, "checkpoint_sha256": sha256_file(bundled)}
@@ -153,20 +208,20 @@ def export_onnx(
 
     out_dir = Path(out_dir or Path("build") / name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = Preprocessing.from_dict(variant.preprocessing.to_dict())
     size, patch = cfg.input_size, variant.patch_size
+    graph: torch.nn.Module = Uint8Input(model, cfg.mean, cfg.std).eval() if spec.is_uint8 else model
     onnx_path, manifest_path, golden_path = out_dir / ONNX_NAME, out_dir / MANIFEST_NAME, out_dir / GOLDEN_NAME
 
-    inputs, golden_source = _golden_inputs(cfg, golden_images, seed)
+    inputs, golden_source = _golden_inputs(cfg, spec, golden_images, seed)
     with atomic_path(onnx_path) as tmp_onnx:
         log.info("exporting %s to ONNX (opset %d, dynamic batch/height/width)", name, OPSET)
-        _torch_export(model, tmp_onnx, size, patch)
-        verify_with_onnxruntime(tmp_onnx, model, size, seed)
+        _torch_export(graph, tmp_onnx, size, patch, spec)
+        verify_with_onnxruntime(tmp_onnx, graph, size, seed, spec)
         golden = {}
         with torch.inference_mode():
             for i, x in enumerate(inputs):
                 golden[f"input_{i}"] = x
-                golden[f"logits_{i}"] = model(torch.from_numpy(x)).numpy()
+                golden[f"logits_{i}"] = graph(torch.from_numpy(x)).numpy()
         with atomic_path(golden_path) as tmp_golden:
             with open(tmp_golden, "wb") as fh:
                 np.savez(fh, **golden)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
@@ -180,12 +235,18 @@ def export_onnx(
         "format_version": 1,
         "model": name,
         "arch": variant.arch(),
-        "preprocessing": variant.preprocessing.to_dict(),
+        "preprocessing": cfg.to_dict(),
+        "input": spec.to_dict(),
         "label_set": variant.labels,
         "labels": label_names(variant.labels),
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
-        "dynamic_axes": {INPUT_NAME: {"0": "batch", "2": "height", "3": "width"}, OUTPUT_NAME: {"0": "batch"}},
+        "dynamic_axes": {
+            INPUT_NAME: {"0": "batch", "1": "height", "2": "width"}
+            if spec.is_uint8
+            else {"0": "batch", "2": "height", "3": "width"},
+            OUTPUT_NAME: {"0": "batch"},
+        },
         "opset": OPSET,
         "weights": weights,
         "onnx_sha256": onnx_sha,

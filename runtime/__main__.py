@@ -7,13 +7,19 @@ also holds the model.json written by `python -m export onnx`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .cli_support import run_parsed
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
+    from .pipeline import ImageTransform
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
@@ -36,16 +42,39 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
+def _transform(args: argparse.Namespace, manifest: Manifest) -> ImageTransform:
+    """How this command turns images into the model's input: model.json's preprocessing
+    and input spec, with the command line's decode options."""
+    import dataclasses
+
+    from .pipeline import ImageTransform
+
+    cfg = manifest.preprocessing
+    if args.no_exif_transpose:
+        cfg = dataclasses.replace(cfg, exif_transpose=False)
+    return ImageTransform(cfg, manifest.input_spec, reduced_decode=args.reduced_decode)
+
+
+def _warn_random(manifest: Manifest, what: str) -> None:
+    if manifest.random_init:
+        logging.getLogger("runtime").warning("%s has random weights; %s are meaningless", manifest.model, what)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import load
     from .evaluate import evaluate, labelled_batches
     from .manifest import load_manifest
+    from .pipeline import HostPipeline, default_workers
 
     manifest = load_manifest(args.model_file)
-    if manifest.random_init:
-        print(f"warning: {manifest.model} has random weights; its accuracy is meaningless", file=sys.stderr)
-    with load(args.model_file, args.backend, **_load_options(args)) as runner:
-        acc = evaluate(runner, labelled_batches(args.data, manifest.preprocessing, manifest.labels, args.batch))
+    _warn_random(manifest, "its accuracy figures")
+    transform = _transform(args, manifest)
+    workers = default_workers() if args.workers is None else args.workers
+    # Decode workers start before the backend initialises CUDA or ONNX Runtime.
+    with HostPipeline(transform, args.batch, 0 if args.data == "digits" else workers) as pipeline:
+        with load(args.model_file, args.backend, **_load_options(args)) as runner:
+            batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline)
+            acc = evaluate(runner, batches)
     if args.json:
         print(json.dumps({"model_file": str(args.model_file), **acc.to_dict()}))
     else:
@@ -57,30 +86,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    if args.ray or args.ray_address is not None or args.gpus_per_worker is not None:
-        from .ray_batch import cmd_classify_ray
-
-        return cmd_classify_ray(args)
     from . import load
-    from .classify import classify
+    from .classify import classify, output_format
+    from .errors import UserError
+    from .inputs import collect_images
     from .manifest import load_manifest
-    from .preprocess import find_images
+    from .pipeline import HostPipeline, default_workers
 
+    on_ray = args.ray or args.ray_address is not None or args.gpus_per_worker is not None
+    if on_ray:
+        from .ray_batch import options_from_args
+        from .ray_batch import output_format as ray_output_format
+
+        options = options_from_args(args)  # flags and the ray extra are checked before any work
+        ray_output_format(args.output)
+    else:
+        output_format(args.output)  # a bad file name fails before any work
     manifest = load_manifest(args.model_file)
-    if manifest.random_init:
-        print(f"warning: {manifest.model} has random weights; these predictions are meaningless", file=sys.stderr)
-    paths = find_images(args.images)
-    if not paths:
-        from .errors import UserError
+    _warn_random(manifest, "these predictions")
+    inputs = collect_images(args.images)
+    if not inputs.count:
+        raise UserError("no images found (any format Pillow reads) in the given files, folders or globs")
+    transform = _transform(args, manifest)
+    stats: Any  # ClassifyStats or RayStats: images, classified, skipped, seconds
+    if on_ray:
+        from .ray_batch import ray_classify
 
-        raise UserError("no images found (jpg, jpeg, png, webp, bmp) in the given files, folders or globs")
-    with load(args.model_file, args.backend, **_load_options(args)) as runner:
-        stats = classify(
-            runner, paths, manifest.preprocessing, manifest.labels, args.output, args.batch, args.topk, args.workers
-        )
+        stats = ray_classify(args.model_file, inputs, args.output, options, transform)
+        where = f" on Ray after {stats.startup_seconds:.1f} s of Ray start-up,"
+    else:
+        workers = default_workers() if args.workers is None else args.workers
+        workers = min(workers, len(inputs.paths))
+        # Decode workers start before the backend initialises CUDA or ONNX Runtime.
+        with HostPipeline(transform, args.batch, workers) as pipeline:
+            with load(args.model_file, args.backend, **_load_options(args)) as runner:
+                stats = classify(runner, pipeline, inputs, manifest.labels, args.output, args.topk)
+        where = ""
     rate = stats.classified / stats.seconds if stats.seconds else 0.0
     print(
-        f"classified {stats.classified} of {stats.images} images in {stats.seconds:.1f} s ({rate:.1f} img/s)"
+        f"classified {stats.classified} of {stats.images} images{where} in {stats.seconds:.1f} s ({rate:.1f} img/s)"
         + (f"; skipped {stats.skipped} unreadable" if stats.skipped else "")
         + (f"; wrote {args.output}" if args.output else ""),
         file=sys.stderr,
@@ -90,9 +134,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import load
-    from .bench import bench_runner, format_table
+    from .bench import bench_pipeline, bench_runner, format_pipeline_table, format_table
     from .errors import UserError
     from .manifest import load_manifest
+    from .pipeline import HostPipeline, default_workers
 
     manifest = load_manifest(args.model_file)
     try:
@@ -108,40 +153,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise UserError(f"--size {args.size}: expected HxW, e.g. 224x224") from None
     else:
         h = w = manifest.preprocessing.input_size
-    with load(args.model_file, args.backend, **_load_options(args)) as runner:
-        rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds)
-    if args.vs_torch:
-        rows += _torch_rows(manifest.model, manifest.data.get("arch", {}), batches, (h, w), args.seconds, args.device)
-    print(f"{manifest.model} at {h}x{w}")
+    pipeline_rows = []
+    with contextlib.ExitStack() as stack:
+        pipeline = None
+        if args.images:
+            from .inputs import collect_images
+
+            paths = collect_images(args.images).paths
+            if not paths:
+                raise UserError("--images: no readable image files found")
+            workers = default_workers() if args.workers is None else args.workers
+            transform = dataclasses.replace(_transform(args, manifest), size=(h, w))
+            # Started before the backend, like classify's.
+            pipeline = stack.enter_context(HostPipeline(transform, max(batches), workers))
+        runner = stack.enter_context(load(args.model_file, args.backend, **_load_options(args)))
+        rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds, input_spec=manifest.input_spec)
+        if pipeline is not None:
+            backend_rate = next(r.images_per_s for r in rows if r.batch == max(batches))
+            pipeline_rows = bench_pipeline(pipeline, runner, paths, backend_rate, args.seconds)
+    print(f"{manifest.model} at {h}x{w}, input {manifest.input_spec.dtype} {manifest.input_spec.layout}")
     print(format_table(rows))
+    if pipeline_rows:
+        print()
+        print(format_pipeline_table(pipeline_rows))
     return 0
 
 
-def _torch_rows(name: str, arch: dict, batches: list[int], size: tuple[int, int], seconds: float, device: str) -> list:  # type: ignore[type-arg]
-    """PyTorch eager figures for the same variant, measured in the same run.
-
-    The only place runtime reaches for torch and convmixer, and only under --vs-torch:
-    a comparison for development machines, never needed on a deployment target."""
-    from .errors import require
-
-    torch = require("torch", "--vs-torch needs PyTorch and this project's convmixer package")
-    import convmixer
-
-    from .bench import row, time_calls
-
-    model = convmixer.ConvMixer(**arch).eval().to(device)
-    rows = []
-    rng = np.random.default_rng(0)
-    for b in batches:
-        x = torch.from_numpy(rng.standard_normal((b, 3, *size), dtype=np.float32))
-
-        def call(x=x):  # type: ignore[no-untyped-def]
-            with torch.inference_mode():
-                out = model(x.to(device)).cpu().numpy()
-            return out
-
-        rows.append(row(f"torch-eager:{device}", b, time_calls(call, 3, 10, seconds)))
-    return rows
+def _decode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reduced-decode",
+        action="store_true",
+        help="decode large JPEGs at reduced size (faster, NOT exact: results differ from timm's eval transform)",
+    )
+    p.add_argument(
+        "--no-exif-transpose",
+        action="store_true",
+        help="ignore EXIF orientation (for models trained without it; model.json may already say so)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_args(p)
     p.add_argument("--data", required=True, help="folder of class sub-folders, or 'digits'")
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--workers", type=int, help="decoding processes (default: CPU count; 0 decodes in-process)")
+    _decode_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -177,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gpus-per-worker", type=float, metavar="G", help="--ray: GPUs per actor (default 1 if any, else 0)"
     )
+    _decode_args(p)
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("bench", help="latency percentiles and images/s per batch size")
@@ -184,8 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes (default 1,8,32)")
     p.add_argument("--size", help="HxW (default: the model's input size)")
     p.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per batch size")
-    p.add_argument("--vs-torch", action="store_true", help="add PyTorch eager figures (needs torch)")
-    p.add_argument("--device", default="cpu", help="torch device for --vs-torch (cpu, cuda)")
+    p.add_argument(
+        "--images", nargs="+", metavar="PATH", help="also time the host pipeline and end-to-end classify on these"
+    )
+    p.add_argument("--workers", type=int, help="decode processes for --images (default: CPU count)")
+    _decode_args(p)
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -1,9 +1,11 @@
-"""Batch image classification: decode in worker processes, infer, stream results to a file.
+"""Batch image classification: the host pipeline decodes, the runner infers, results stream
+to a file.
 
-Decoding and preprocessing run in a process pool a bounded number of batches ahead of
-inference, so the accelerator is not left waiting on Pillow and memory stays bounded
-however many images there are. Results are written as they come to a temporary file
-that replaces the output only when the run ends.
+Decoding runs in worker processes (runtime.pipeline) a bounded number of batches ahead
+of inference, so the accelerator is not left waiting on Pillow and memory stays bounded
+however many images there are. Every input gets a record: its top-k classes, or the
+reason it was skipped. Results go to a temporary file that replaces the output only
+when the run ends, so an interrupted run leaves no torn file.
 """
 
 from __future__ import annotations
@@ -12,12 +14,9 @@ import contextlib
 import csv
 import json
 import logging
-import os
 import sys
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,58 +25,49 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import UserError
+from .inputs import ImageInputs
 from .io import atomic_path
-from .preprocess import ImageError, Preprocessing, load_and_preprocess
+from .pipeline import HostPipeline
 from .runner import Runner
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Batch:
-    paths: list[str]
-    images: np.ndarray | None  # [n_ok, 3, H, W]
-    ok: list[int]  # indices into paths that decoded
-    errors: dict[int, str]
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
 
-def load_batch(paths: list[str], cfg: Preprocessing) -> Batch:
-    """Decode and preprocess one batch; bad images are reported, not raised."""
-    arrays, ok, errors = [], [], {}
-    for i, path in enumerate(paths):
-        try:
-            arrays.append(load_and_preprocess(path, cfg))
-            ok.append(i)
-        except ImageError as exc:
-            errors[i] = str(exc)
-    return Batch(paths, np.stack(arrays) if arrays else None, ok, errors)
-
-
-def batches(paths: list[Path], cfg: Preprocessing, batch: int, workers: int) -> Iterator[Batch]:
-    """Preprocessed batches in input order, at most 2 x workers batches in flight."""
-    chunks = [[str(p) for p in paths[i : i + batch]] for i in range(0, len(paths), batch)]
-    if workers <= 0:
-        for chunk in chunks:
-            yield load_batch(chunk, cfg)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[Batch]] = deque()
-        todo = iter(chunks)
-        for chunk in todo:
-            pending.append(pool.submit(load_batch, chunk, cfg))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            yield pending.popleft().result()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(pool.submit(load_batch, nxt, cfg))
+def output_format(output: Path | None) -> str:
+    """ "text" for stdout, else the format the file name asks for (UserError if none)."""
+    if output is None:
+        return "text"
+    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    if not fmt:
+        raise UserError(f"--output {output}: use a .jsonl or .csv file name")
+    return fmt
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def top_k_records(logits: np.ndarray, topk: int, labels: list[str] | None) -> list[dict[str, Any]]:
+    """Logits [N, classes] -> each row's record fields: its top-k classes, their label names
+    (the class index where the model has no labels) and softmax probabilities. Local and
+    Ray classification both write these, so their answers match file for file."""
+    probs = softmax(logits)
+    top = np.argsort(-probs, axis=1)[:, : min(topk, probs.shape[1])]
+    records = []
+    for r, row in enumerate(top):
+        classes = [int(c) for c in row]
+        records.append(
+            {
+                "classes": classes,
+                "labels": [labels[c] if labels and c < len(labels) else str(c) for c in classes],
+                "probs": [float(probs[r, c]) for c in classes],
+            }
+        )
+    return records
 
 
 class Writer:
@@ -116,58 +106,49 @@ class ClassifyStats:
 
 def classify(
     runner: Runner,
-    paths: list[Path],
-    cfg: Preprocessing,
+    pipeline: HostPipeline,
+    inputs: ImageInputs,
     labels: list[str] | None,
     output: Path | None,
-    batch: int = 32,
     topk: int = 5,
-    workers: int | None = None,
+    buffer: np.ndarray | None = None,
+    stream: IO[str] | None = None,
 ) -> ClassifyStats:
-    """Classify `paths`, writing one record per image to `output` (or stdout)."""
-    if batch < 1 or topk < 1:
-        raise UserError("--batch and --topk must be at least 1")
-    fmt = "text"
-    if output is not None:
-        fmt = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}.get(output.suffix.lower(), "")
-        if not fmt:
-            raise UserError(f"--output {output}: use a .jsonl or .csv file name")
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    """Classify `inputs`, writing one record per input to `output` (or `stream`, or
+    stdout): its top-k, or the reason it was skipped. `buffer` is the preallocated batch
+    array the pipeline assembles into (e.g. a runner's pinned host buffer)."""
+    if topk < 1:
+        raise UserError("--topk must be at least 1")
+    fmt = output_format(output)
     classified = skipped = 0
     start = time.perf_counter()
-    with _sink(output) as fh, tqdm(total=len(paths), unit="img", desc="classifying", disable=None) as bar:
+    with _sink(output, stream) as fh, tqdm(total=inputs.count, unit="img", desc="classifying", disable=None) as bar:
         writer = Writer(fh, fmt, topk)
-        for b in batches(paths, cfg, batch, workers):
-            probs = softmax(runner.infer(b.images)) if b.images is not None else np.zeros((0, 1))
-            k = min(topk, probs.shape[1])
-            top = np.argsort(-probs, axis=1)[:, :k]
+        for skip in inputs.skipped:
+            skipped += 1
+            log.warning("skipped %s: %s", skip.path, skip.reason)
+            writer.write({"path": skip.path, "error": f"{skip.path}: {skip.reason}"})
+            bar.update(1)
+        for b in pipeline.batches(inputs.paths, buffer):
+            found = top_k_records(runner.infer(b.images), topk, labels) if b.images is not None else []
             row_of = {path_index: row for row, path_index in enumerate(b.ok)}
             for i, path in enumerate(b.paths):
                 if i in b.errors:
                     skipped += 1
-                    print(f"skipped {b.errors[i]}", file=sys.stderr)
+                    log.warning("skipped %s", b.errors[i])
                     writer.write({"path": path, "error": b.errors[i]})
                     continue
-                r = row_of[i]
-                classes = [int(c) for c in top[r]]
-                writer.write(
-                    {
-                        "path": path,
-                        "classes": classes,
-                        "labels": [labels[c] if labels and c < len(labels) else str(c) for c in classes],
-                        "probs": [float(probs[r, c]) for c in classes],
-                    }
-                )
+                writer.write({"path": path, **found[row_of[i]]})
                 classified += 1
             bar.update(len(b.paths))
-    return ClassifyStats(len(paths), classified, skipped, time.perf_counter() - start)
+    return ClassifyStats(inputs.count, classified, skipped, time.perf_counter() - start)
 
 
 @contextlib.contextmanager
-def _sink(output: Path | None) -> Iterator[IO[str]]:
-    """stdout, or a file that replaces `output` only once the run completes."""
+def _sink(output: Path | None, stream: IO[str] | None = None) -> Iterator[IO[str]]:
+    """A file that replaces `output` only once the run completes; else `stream` or stdout."""
     if output is None:
-        yield sys.stdout
+        yield stream or sys.stdout
         return
     with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         yield fh

@@ -8,7 +8,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from .errors import UserError
+from .errors import UserError, describe_os_error
+
+EXIT_OS_ERROR = 74
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -32,13 +34,19 @@ def guarded(main: Callable[[], int]) -> int:
     """Run `main`; turn user-facing failures into one stderr line and a non-zero exit.
 
     Exit codes: 0 ok, 1 the command ran but its check failed (returned by `main`),
-    2 bad input or missing dependency, 130 interrupted.
+    2 bad input or missing dependency, 74 an operating-system error (read-only or full
+    disk, missing permission; sysexits' EX_IOERR), 130 interrupted.
     """
     try:
         return main()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # Artifacts are written through runtime.io.atomic_path, so nothing half-written
+        # is left behind; what remains to do is say which file and why, on one line.
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print("error: interrupted; no partial artifact was kept", file=sys.stderr)
         return 130

@@ -20,3 +20,13 @@ def require(module: str, hint: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise UserError(f"{module} is not installed ({exc.msg}); {hint}") from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: the file(s) involved and the system's reason.
+
+    `os.replace` fails naming the temporary file and the target; the target is what
+    the user asked for, so it is named last ("... -> target")."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{' -> '.join(files)}: {reason}" if files else reason

@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -22,21 +25,40 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` on success.
 
     On any exception (KeyboardInterrupt included) the temporary file is removed and
-    `target` is left as it was.
+    `target` is left as it was. An OSError about the temporary file (read-only or full
+    disk, no permission) is re-raised naming `target`, the file the user asked for.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts get normal permissions
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts get normal permissions
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) in (str(tmp), str(target), str(target.parent)):
+            raise _write_error(target, exc) from None
+        raise
     finally:
+        if tmp is not None:
+            _remove_quietly(tmp)
+
+
+def _write_error(target: Path, exc: OSError) -> OSError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OSError(exc.errno, f"cannot write it ({reason})", str(target))
+
+
+def _remove_quietly(tmp: Path) -> None:
+    try:
         tmp.unlink(missing_ok=True)
+    except OSError as exc:  # the original failure matters more than a leftover temp file
+        log.warning("could not remove the temporary file %s (%s)", tmp, exc.strerror or exc)
 
 
 def write_bytes_atomic(target: str | Path, data: bytes) -> None:

@@ -3,11 +3,16 @@
 This is the single implementation used by golden-input export, calibration and the
 runtime, so all three see identical tensors. It matches timm's eval transform:
 resize the shorter side to floor(size / crop_pct) (Pillow, antialiased), centre-crop,
-scale to [0, 1], normalise.
+scale to [0, 1], normalise. Two deliberate differences from a bare `Image.open`:
+the EXIF orientation is applied (phone photos are stored sideways), unless the model's
+preprocessing says `exif_transpose: false`; and JPEGs are decoded at full size unless a
+caller asks for the faster, not exact, reduced decode.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -15,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .errors import UserError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+log = logging.getLogger(__name__)
+
 # Pillow warns past 89 MP and raises past twice that; a classifier input never needs
 # more, and a larger header is the signature of a decompression bomb.
 MAX_PIXELS = 89_478_485
+ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
 
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -38,34 +45,53 @@ class ImageError(UserError):
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """The `preprocessing` block of model.json."""
+    """How an image becomes the model's input; model.json's `preprocessing` block.
+
+    The one definition: the variant registry holds these values as plain data, export
+    builds this from them and writes `to_dict()`, and everything that reads images reads
+    it back with `from_dict`. Resize the shorter side to `input_size / crop_pct` with
+    `interpolation`, centre-crop `input_size`, scale to [0, 1], normalise with `mean` and
+    `std` (RGB). `exif_transpose` turns the image upright first as its EXIF says.
+    """
 
     input_size: int
     crop_pct: float
     interpolation: str
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    exif_transpose: bool = True
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise UserError(f"preprocessing: unknown interpolation {self.interpolation!r}")
+        if not 0 < self.crop_pct <= 1:
+            raise UserError(f"preprocessing: crop_pct must be in (0, 1], got {self.crop_pct}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise UserError(f"preprocessing: mean and std need 3 values, std positive; got {self.mean}, {self.std}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        """Read model.json's block; manifests older than `exif_transpose` get the default (on)."""
         try:
-            cfg = cls(
+            return cls(
                 input_size=int(d["input_size"]),
                 crop_pct=float(d["crop_pct"]),
                 interpolation=str(d["interpolation"]),
                 mean=tuple(float(x) for x in d["mean"]),  # type: ignore[arg-type]
                 std=tuple(float(x) for x in d["std"]),  # type: ignore[arg-type]
+                exif_transpose=bool(d.get("exif_transpose", True)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"model.json: bad preprocessing block ({exc!r})") from None
-        if cfg.interpolation not in INTERPOLATIONS:
-            raise UserError(f"model.json: unknown interpolation {cfg.interpolation!r}")
-        if not 0 < cfg.crop_pct <= 1:
-            raise UserError(f"model.json: crop_pct must be in (0, 1], got {cfg.crop_pct}")
-        return cfg
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB, scaling 16-bit and float greyscale instead of clipping."""
     mode = img.mode
     if mode.startswith("I;16") or mode == "I":
         # 16-bit (or 32-bit integer) greyscale: Pillow's convert("L") clips rather than
@@ -82,11 +108,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def open_image(path: str | Path, min_side: int | None = None) -> Image.Image:
+def open_image(path: str | Path, min_side: int | None = None, exif_transpose: bool = True) -> Image.Image:
     """Decode `path` fully into an RGB image, or raise ImageError.
 
-    With `min_side`, JPEGs are decoded by Pillow's draft mode (DCT scaling) to no less
-    than twice that shorter side, which is exact enough for the later antialiased resize.
+    `exif_transpose` applies the EXIF orientation. `min_side` asks for the reduced
+    decode: JPEGs are decoded by Pillow's draft mode (DCT scaling) to no less than twice
+    that shorter side. It is several times faster on large photos but NOT exact: the
+    crop then differs from timm's eval transform (by up to ~0.6 in normalised units), so
+    accuracy is no longer comparable with published figures. Off unless asked for.
     """
     path = Path(path)
     try:
@@ -105,7 +134,9 @@ def open_image(path: str | Path, min_side: int | None = None) -> Image.Image:
                         scale = want / short
                         img.draft("RGB", (math.ceil(img.width * scale), math.ceil(img.height * scale)))
                 img.load()
-                return _to_rgb(img)
+                if exif_transpose and img.getexif().get(ORIENTATION, 1) != 1:
+                    return to_rgb(ImageOps.exif_transpose(img))
+                return to_rgb(img)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -140,42 +171,57 @@ def resize_and_crop(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] 
 
 
 def to_tensor(img: Image.Image, cfg: Preprocessing) -> np.ndarray:
-    """RGB image -> normalised float32 CHW array."""
+    """RGB image -> normalised float32 CHW array.
+
+    The same float32 operations in the same order as the graph of a `--input uint8`
+    export (cast, times 1/255, minus mean, over std), so both give identical tensors."""
     arr = np.asarray(img, dtype=np.float32) * np.float32(1.0 / 255.0)
     arr = (arr - np.asarray(cfg.mean, dtype=np.float32)) / np.asarray(cfg.std, dtype=np.float32)
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
+def to_uint8(img: Image.Image) -> np.ndarray:
+    """RGB image -> uint8 HWC array, for models that normalise inside the graph."""
+    return np.asarray(img, dtype=np.uint8)
+
+
+def upright(img: Image.Image, cfg: Preprocessing) -> Image.Image:
+    """An image opened elsewhere, turned as its EXIF orientation says (when `cfg` asks)."""
+    if cfg.exif_transpose and img.getexif().get(ORIENTATION, 1) != 1:
+        return ImageOps.exif_transpose(img)
+    return img
+
+
 def preprocess(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] | None = None) -> np.ndarray:
-    return to_tensor(resize_and_crop(_to_rgb(img), cfg, size), cfg)
+    """An opened image -> float32 CHW array (see runtime.pipeline.ImageTransform for uint8)."""
+    return to_tensor(resize_and_crop(to_rgb(upright(img, cfg)), cfg, size), cfg)
 
 
-def load_and_preprocess(path: str | Path, cfg: Preprocessing, size: tuple[int, int] | None = None) -> np.ndarray:
-    """File -> float32 CHW array ready for the model; raises ImageError for bad files."""
-    short = math.floor(min(size or (cfg.input_size, cfg.input_size)) / cfg.crop_pct)
-    return preprocess(open_image(path, min_side=short), cfg, size)
+def reduced_decode_side(cfg: Preprocessing, size: tuple[int, int] | None = None) -> int:
+    """The shorter side the resize goes to: what the reduced decode must keep twice of."""
+    return math.floor(min(size or (cfg.input_size, cfg.input_size)) / cfg.crop_pct)
+
+
+def load_and_preprocess(
+    path: str | Path, cfg: Preprocessing, size: tuple[int, int] | None = None, reduced_decode: bool = False
+) -> np.ndarray:
+    """File -> float32 CHW array ready for the model; raises ImageError for bad files.
+
+    Decoding is exact unless `reduced_decode` (see `open_image`)."""
+    min_side = reduced_decode_side(cfg, size) if reduced_decode else None
+    img = open_image(path, min_side=min_side, exif_transpose=cfg.exif_transpose)
+    return to_tensor(resize_and_crop(img, cfg, size), cfg)
 
 
 def find_images(inputs: list[str] | list[Path]) -> list[Path]:
-    """Files, directories (recursive) and glob patterns -> sorted image paths, deduplicated."""
-    import glob
+    """Files, directories (recursive) and glob patterns -> image paths in order, deduplicated.
 
-    found: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()))
-        elif p.is_file():
-            found.append(p)
-        else:
-            matches = sorted(glob.glob(str(item), recursive=True))
-            if not matches:
-                raise UserError(f"{item}: no such file, directory or matching glob")
-            found.extend(Path(m) for m in matches if Path(m).is_file())
-    seen: set[Path] = set()
-    unique = []
-    for p in found:
-        if p not in seen:
-            seen.add(p)
-            unique.append(p)
-    return unique
+    Entries that cannot be images (broken links, symlink loops, unreadable folders) are
+    logged as warnings; callers that must account for every input use
+    `runtime.inputs.collect_images`, which returns them."""
+    from .inputs import collect_images
+
+    found = collect_images(inputs)
+    for skip in found.skipped:
+        log.warning("skipped %s: %s", skip.path, skip.reason)
+    return found.paths

@@ -31,10 +31,13 @@ from typing import IO, Any
 
 import numpy as np
 
+from .classify import Writer, top_k_records
 from .errors import UserError, require
+from .inputs import ImageInputs
 from .io import atomic_path
-from .manifest import InputSpec, Manifest, load_manifest
-from .preprocess import MAX_PIXELS, ImageError, Preprocessing
+from .manifest import Manifest, load_manifest
+from .pipeline import ImageTransform
+from .preprocess import MAX_PIXELS, ImageError
 
 log = logging.getLogger(__name__)
 
@@ -65,58 +68,20 @@ class RayStats:
     startup_seconds: float  # connecting to (or starting) the cluster; 0 when Ray was already up
 
 
-# ---- The seams to local classify's pipeline: every call into it is in these two functions. ----
-
-
-def preprocess_image(path: str, cfg: Preprocessing, spec: InputSpec) -> np.ndarray:
-    """One file -> the model's input row, exactly as local classify builds it."""
-    from .preprocess import load_and_preprocess, open_image, resize_and_crop
-
-    if spec.is_uint8:  # NHWC uint8: the graph normalises, the host only resizes and crops
-        short = math.floor(cfg.input_size / cfg.crop_pct)
-        return np.asarray(resize_and_crop(open_image(path, min_side=short), cfg), dtype=np.uint8)
-    return load_and_preprocess(path, cfg)
-
-
-def top_k(logits: np.ndarray, topk: int, labels: list[str] | None) -> list[dict[str, Any]]:
-    """Logits -> local classify's record fields (classes, labels, probs) for each row."""
-    from .classify import softmax
-
-    probs = softmax(logits)
-    k = min(topk, probs.shape[1])
-    top = np.argsort(-probs, axis=1)[:, :k]
-    rows = []
-    for r in range(len(probs)):
-        classes = [int(c) for c in top[r]]
-        rows.append(
-            {
-                "classes": classes,
-                "labels": [labels[c] if labels and c < len(labels) else str(c) for c in classes],
-                "probs": [float(probs[r, c]) for c in classes],
-            }
-        )
-    return rows
-
-
-def _writer(fh: IO[str], fmt: str, topk: int) -> Any:
-    from .classify import Writer
-
-    return Writer(fh, fmt, topk)
-
-
 # ---- The Ray Data stages ----
 
 
-def decode_batch(batch: dict[str, np.ndarray], cfg: Preprocessing, spec: InputSpec) -> dict[str, np.ndarray]:
-    """CPU task: {"path"} -> {"path", "error", "image"}; a bad file gets its reason and a zero image."""
+def decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> dict[str, np.ndarray]:
+    """CPU task: {"path"} -> {"path", "error", "image"}; a bad file gets its reason and a zero image.
+
+    The decoding is local classify's own (runtime.pipeline.ImageTransform), so both see
+    identical samples."""
     paths = [str(p) for p in batch["path"]]
-    shape = spec.shape(1, cfg.input_size, cfg.input_size)[1:]
-    dtype = np.uint8 if spec.is_uint8 else np.float32
-    images = np.zeros((len(paths), *shape), dtype=dtype)
+    images = transform.empty_batch(len(paths))
     errors = []
     for i, path in enumerate(paths):
         try:
-            images[i] = preprocess_image(path, cfg, spec)
+            images[i] = transform.from_path(path)
             errors.append("")
         except ImageError as exc:
             errors.append(str(exc))
@@ -160,7 +125,7 @@ class Classifier:
             except UserError as exc:  # the runner refused the batch: every row in it says why
                 errors = [e or f"inference failed ({exc})" for e in errors]
             else:
-                found = dict(zip(ok, top_k(logits, self.topk, self.labels), strict=True))
+                found = dict(zip(ok, top_k_records(logits, self.topk, self.labels), strict=True))
         # Arrow, not numpy, on the way out: a failed row has null classes/labels/probs.
         rows = [found.get(i, {}) for i in range(len(errors))]
         return pa.table(
@@ -175,7 +140,11 @@ class Classifier:
 
 
 def classify_dataset(
-    paths: Any, model_file: str | Path, options: RayOptions = RayOptions(), manifest_file: str | Path | None = None
+    paths: Any,
+    model_file: str | Path,
+    options: RayOptions = RayOptions(),
+    manifest_file: str | Path | None = None,
+    transform: ImageTransform | None = None,
 ) -> Any:
     """Ray Dataset of {"path"} rows -> Ray Dataset of result rows (path, error, classes, labels, probs).
 
@@ -190,7 +159,7 @@ def classify_dataset(
         decode_batch,
         batch_size=options.batch,
         batch_format="numpy",
-        fn_kwargs={"cfg": manifest.preprocessing, "spec": manifest.input_spec},
+        fn_kwargs={"transform": transform or ImageTransform(manifest.preprocessing, manifest.input_spec)},
         num_cpus=1,
         memory=decode_task_memory(manifest, options.batch),
     )
@@ -318,43 +287,60 @@ def output_format(output: Path | None) -> str:
 
 def ray_classify(
     model_file: str | Path,
-    paths: list[Path] | list[str],
+    inputs: ImageInputs | list[Path] | list[str],
     output: Path | None = None,
     options: RayOptions = RayOptions(),
+    transform: ImageTransform | None = None,
 ) -> RayStats:
-    """Classify `paths` on Ray Data and write one record per file to `output` (or stdout).
+    """Classify `inputs` on Ray Data and write one record per input to `output` (or stdout).
 
-    Records are local classify's: {"path", "classes", "labels", "probs"} or {"path", "error"}.
+    Records are local classify's: {"path", "classes", "labels", "probs"} or {"path", "error"};
+    inputs that runtime.inputs.collect_images already skipped are written with their reason.
     Output is .jsonl, .csv or .parquet, written on the driver as results stream in and
     renamed into place when the run completes. Rows come in completion order, not input order.
+    `transform` defaults to model.json's preprocessing and input spec.
     """
+    if not isinstance(inputs, ImageInputs):
+        inputs = ImageInputs(paths=[Path(p) for p in inputs])
     if options.batch < 1 or options.topk < 1:
         raise UserError("--batch and --topk must be at least 1")
     fmt = output_format(output)
-    if not paths:
+    if not inputs.count:
         raise UserError("no images to classify")
     load_manifest(model_file)  # a missing model.json fails here, before Ray starts
     ray = require("ray", RAY_HINT)
     pa = require("pyarrow", RAY_HINT)
-    names = [str(p) for p in paths]
+    names = [str(p) for p in inputs.paths]
+    classified = skipped = 0
     with _sink(output, fmt, options.topk) as write, ray_session(options.address) as startup:
-        blocks = max(1, math.ceil(len(names) / (options.batch * BATCHES_PER_BLOCK)))
-        dataset = ray.data.from_arrow(pa.table({"path": pa.array(names, pa.string())}), override_num_blocks=blocks)
         start = time.perf_counter()
-        results = classify_dataset(dataset, model_file, options)
-        classified = skipped = 0
-        for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
-            for row in table.to_pylist():
-                if row["error"] is not None:
-                    skipped += 1
-                    print(f"skipped {row['error']}", file=sys.stderr)
-                else:
-                    classified += 1
-            write(table)
+        if inputs.skipped:
+            reasons = [f"{s.path}: {s.reason}" for s in inputs.skipped]
+            write(
+                pa.table({"path": [s.path for s in inputs.skipped], "error": reasons})
+                .append_column("classes", pa.nulls(len(reasons), pa.list_(pa.int64())))
+                .append_column("labels", pa.nulls(len(reasons), pa.list_(pa.string())))
+                .append_column("probs", pa.nulls(len(reasons), pa.list_(pa.float64())))
+            )
+            for reason in reasons:
+                log.warning("skipped %s", reason)
+            skipped += len(reasons)
+        if names:
+            blocks = max(1, math.ceil(len(names) / (options.batch * BATCHES_PER_BLOCK)))
+            dataset = ray.data.from_arrow(pa.table({"path": pa.array(names, pa.string())}), override_num_blocks=blocks)
+            results = classify_dataset(dataset, model_file, options, transform=transform)
+            for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
+                for row in table.to_pylist():
+                    if row["error"] is not None:
+                        skipped += 1
+                        log.warning("skipped %s", row["error"])
+                    else:
+                        classified += 1
+                write(table)
         seconds = time.perf_counter() - start
-    if classified + skipped != len(names):  # never expected; a lost file must not pass silently
-        raise UserError(f"Ray returned {classified + skipped} results for {len(names)} files")
-    return RayStats(len(names), classified, skipped, seconds, startup)
+    if classified + skipped != inputs.count:  # never expected; a lost file must not pass silently
+        raise UserError(f"Ray returned {classified + skipped} results for {inputs.count} inputs")
+    return RayStats(inputs.count, classified, skipped, seconds, startup)
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -391,7 +377,7 @@ def _sink(output: Path | None, fmt: str, topk: int) -> Iterator[Any]:
 
             yield write
             return
-        writer = _writer(fh, fmt, topk)
+        writer = Writer(fh, fmt, topk)
 
         def write_rows(table: Any) -> None:
             try:
@@ -407,20 +393,12 @@ def _cannot_write(output: Path | None, exc: OSError) -> UserError:
     return UserError(f"--output {output}: cannot write it ({exc.strerror or exc})")
 
 
-def cmd_classify_ray(args: argparse.Namespace) -> int:
-    """`python -m runtime classify ... --ray`: the CLI on top of ray_classify."""
+def options_from_args(args: argparse.Namespace) -> RayOptions:
+    """`classify --ray`'s flags as RayOptions."""
     if not args.ray:
         raise UserError("--ray-address and --gpus-per-worker need --ray")
     require("ray", RAY_HINT)
-    from .preprocess import find_images
-
-    manifest = load_manifest(args.model_file)
-    if manifest.random_init:
-        print(f"warning: {manifest.model} has random weights; these predictions are meaningless", file=sys.stderr)
-    paths = find_images(args.images)
-    if not paths:
-        raise UserError("no images found (jpg, jpeg, png, webp, bmp) in the given files, folders or globs")
-    options = RayOptions(
+    return RayOptions(
         address=args.ray_address,
         workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,
@@ -428,13 +406,3 @@ def cmd_classify_ray(args: argparse.Namespace) -> int:
         topk=args.topk,
         backend=args.backend,
     )
-    stats = ray_classify(args.model_file, paths, args.output, options)
-    rate = stats.classified / stats.seconds if stats.seconds else 0.0
-    print(
-        f"classified {stats.classified} of {stats.images} images on Ray in {stats.seconds:.1f} s ({rate:.1f} img/s)"
-        f" after {stats.startup_seconds:.1f} s of Ray start-up"
-        + (f"; skipped {stats.skipped} unreadable" if stats.skipped else "")
-        + (f"; wrote {args.output}" if args.output else ""),
-        file=sys.stderr,
-    )
-    return 3 if stats.skipped else 0

@@ -169,3 +169,51 @@ def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
     state["head.weight"][0, 0] = float("nan")
     with pytest.raises(CheckpointError, match="non-finite values in head.weight"):
         convmixer.create_model(NAME, checkpoint=_save(tmp_path, state), **ARCH)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"epoch 3, loss 0.12\nthis is a training log, not weights\n", r"not a PyTorch checkpoint \(looks like text\)"),
+        (bytes(range(7, 256)) * 20, r"not a PyTorch checkpoint \(unrecognised binary data"),
+        (b"", r"not a PyTorch checkpoint \(the file is empty\)"),
+        (b"\x80\x02" + bytes(range(256)) * 4, r"corrupt pickle"),
+    ],
+)
+def test_files_that_are_not_checkpoints_are_told_from_code_pickles(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message) as info:
+        convmixer.create_model(NAME, checkpoint=path, **ARCH)
+    assert "arbitrary code" not in str(info.value)
+
+
+def _two_sets() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+    model, x, _ = _reference()
+    raw = model.state_dict()
+    ema = {k: (v * 0.5 if v.is_floating_point() and "running_var" not in k else v) for k, v in raw.items()}
+    return raw, ema, x
+
+
+@pytest.mark.parametrize(("ema", "expect"), [(None, "ema"), (True, "ema"), (False, "raw")])
+def test_ema_weights_are_preferred_and_the_choice_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, ema: bool | None, expect: str
+) -> None:
+    raw, ema_state, x = _two_sets()
+    path = _save(tmp_path, {"state_dict": raw, "state_dict_ema": ema_state, "epoch": 300})
+    with caplog.at_level("INFO", logger="convmixer.checkpoint"):
+        loaded = convmixer.create_model(NAME, checkpoint=path, ema=ema, **ARCH)
+    want = ema_state if expect == "ema" else raw
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in want.items())
+    entry = "state_dict_ema" if expect == "ema" else "state_dict"
+    assert f"using the checkpoint's '{entry}' entry ({'EMA' if expect == 'ema' else 'raw'} weights)" in caplog.text
+
+
+def test_asking_for_weights_the_checkpoint_lacks_fails(tmp_path: Path) -> None:
+    raw, ema_state, _ = _two_sets()
+    with pytest.raises(CheckpointError, match="no EMA weights"):
+        convmixer.create_model(NAME, checkpoint=_save(tmp_path, {"state_dict": raw}), ema=True, **ARCH)
+    with pytest.raises(CheckpointError, match="only EMA weights"):
+        convmixer.create_model(NAME, checkpoint=_save(tmp_path, {"state_dict_ema": ema_state}), ema=False, **ARCH)

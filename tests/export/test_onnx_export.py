@@ -103,3 +103,25 @@ def test_cli_end_to_end_and_bad_checkpoint(tmp_path: Path) -> None:
 
     unknown = run_cli("export", "onnx", "--model", "convmixer_9_9")
     assert unknown.returncode == 2 and "registered:" in unknown.stderr
+
+
+def test_manifest_records_exif_and_the_checkpoint_entry_used(tmp_path: Path) -> None:
+    model = convmixer.create_model("convmixer_digits")
+    state = model.state_dict()
+    path = tmp_path / "ckpt.pth"
+    torch.save({"state_dict": state, "state_dict_ema": state}, path)
+    out = tmp_path / "m"
+    res = run_cli(
+        "export", "onnx", "--model", "convmixer_digits", "--checkpoint", str(path), "--out", str(out),
+        "--no-ema", "--no-exif-transpose",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    m = json.loads((out / "model.json").read_text())
+    assert m["weights"]["state_dict_key"] == "state_dict"
+    assert m["preprocessing"]["exif_transpose"] is False
+    assert m["input"] == {"name": "images", "dtype": "float32", "layout": "NCHW"}
+
+
+def test_default_export_turns_images_upright(tiny_random_export: Path) -> None:
+    m = json.loads((tiny_random_export / "model.json").read_text())
+    assert m["preprocessing"]["exif_transpose"] is True

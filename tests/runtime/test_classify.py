@@ -2,6 +2,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +15,7 @@ import pytest
 from PIL import Image
 
 from runtime.datasets import load_digits
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +95,80 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
 def test_no_images_is_a_clear_error(digits_export: Path, tmp_path: Path) -> None:
     res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), str(tmp_path / "none*.png"))
     assert res.returncode == 2 and "no such file, directory or matching glob" in res.stderr
+
+
+def test_folder_mode_reads_every_format_pillow_reads(digits_export: Path, tmp_path: Path) -> None:
+    test = load_digits("test")
+    names = ["a.gif", "b.tif", "c.tiff", "d.png", "e.ppm"]
+    for i, name in enumerate(names):
+        test.image(i).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image, not asked for")
+    out = tmp_path / "p.jsonl"
+    res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), str(tmp_path), "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(Path(r["path"]).name for r in rows) == names and not any("error" in r for r in rows)
+    assert "classified 5 of 5 images" in res.stderr
+
+
+def test_every_input_is_classified_or_reported_with_its_reason(digits_export: Path, tmp_path: Path) -> None:
+    load_digits("test").image(0).save(tmp_path / "good.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "inner_loop.jpg").symlink_to(folder / "inner_loop.jpg")
+    (folder / "cycle").symlink_to(folder)  # a folder cycle is walked once, not forever
+    load_digits("test").image(1).save(folder / "ok.bmp")
+    out = tmp_path / "p.csv"
+    args = [str(tmp_path / n) for n in ("good.png", "loop.png", "dangling.jpg")] + [str(folder)]
+    res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), *args, "--output", str(out))
+    assert res.returncode == 3, res.stderr
+    assert "classified 2 of 5 images" in res.stderr and "skipped 3 unreadable" in res.stderr
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(out.open())}
+    assert set(rows) == {"good.png", "loop.png", "dangling.jpg", "inner_loop.jpg", "ok.bmp"}
+    assert "Too many levels of symbolic links" in rows["loop.png"]["error"]
+    assert "Too many levels of symbolic links" in rows["inner_loop.jpg"]["error"]
+    assert "broken symbolic link" in rows["dangling.jpg"]["error"]
+    assert rows["good.png"]["error"] == "" and rows["ok.bmp"]["error"] == ""
+    for name in ("loop.png", "dangling.jpg", "inner_loop.jpg"):
+        assert name in res.stderr  # also said on stderr, not only in the file
+
+
+def test_ctrl_c_stops_promptly_with_one_line(digits_export: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = tmp_path / "many"
+    images.mkdir()
+    noise = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    for i in range(300):
+        Image.fromarray(np.roll(noise, i, axis=1)).save(images / f"{i:03d}.jpg", quality=90)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CONVMIXER_LOG": "WARNING", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "runtime", "classify", str(digits_export / "model.onnx"), str(images)]
+    proc = subprocess.Popen(
+        [*cmd, "--batch", "2", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # classification is under way
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets SIGINT
+    start = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 10
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: interrupted; no partial artifact was kept"
+    ]
+    lines = [first, *out.splitlines(keepends=True)]
+    assert all(re.fullmatch(r".+\.jpg: \d .+%\n", line) for line in lines if line), lines
+    for _ in range(50):  # no worker (nor multiprocessing helper) left behind
+        leftovers = subprocess.run(["pgrep", "-a", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+        if not leftovers:
+            break
+        time.sleep(0.1)
+    assert leftovers == ""

@@ -56,13 +56,16 @@ def _by_path(lines: list[str]) -> dict[str, dict]:  # type: ignore[type-arg]
 def test_ray_matches_local_classify(ray_cluster: str, digits_export: Path, images: Path, tmp_path: Path) -> None:
     import runtime
     from runtime.classify import classify
-    from runtime.preprocess import find_images
+    from runtime.inputs import collect_images
+    from runtime.pipeline import HostPipeline, ImageTransform
 
     model = digits_export / "model.onnx"
     manifest = load_manifest(model)
-    paths = find_images([images])
-    with runtime.load(model) as runner:
-        classify(runner, paths, manifest.preprocessing, manifest.labels, tmp_path / "local.jsonl", 4, 3, 0)
+    inputs = collect_images([images])
+    paths = inputs.paths
+    transform = ImageTransform(manifest.preprocessing, manifest.input_spec)
+    with HostPipeline(transform, 4, 0) as pipeline, runtime.load(model) as runner:
+        classify(runner, pipeline, inputs, manifest.labels, tmp_path / "local.jsonl", 3)
     stats = runtime.ray_classify(model, paths, tmp_path / "ray.jsonl", batch=4, topk=3, workers=1)
 
     local = _by_path((tmp_path / "local.jsonl").read_text().splitlines())
@@ -175,16 +178,17 @@ def test_actor_resources_follow_the_cluster() -> None:
 
 
 def test_decode_batch_builds_uint8_nhwc_rows_and_carries_errors(digits_export: Path, images: Path) -> None:
+    from runtime.pipeline import ImageTransform
     from runtime.preprocess import load_and_preprocess, open_image, resize_and_crop
 
     cfg = load_manifest(digits_export / "model.onnx").preprocessing
     good, bad = str(next(images.glob("01_label*"))), str(images / "broken.png")
     batch = {"path": np.asarray([good, bad], dtype=object)}
-    as_uint8 = decode_batch(batch, cfg, InputSpec("uint8"))
+    as_uint8 = decode_batch(batch, ImageTransform(cfg, InputSpec("uint8")))
     assert as_uint8["image"].dtype == np.uint8 and as_uint8["image"].shape == (2, cfg.input_size, cfg.input_size, 3)
     expected = np.asarray(resize_and_crop(open_image(good), cfg), dtype=np.uint8)
     np.testing.assert_array_equal(as_uint8["image"][0], expected)
     assert as_uint8["error"][0] == "" and "unreadable image" in as_uint8["error"][1]
-    as_float = decode_batch(batch, cfg, InputSpec())
+    as_float = decode_batch(batch, ImageTransform(cfg, InputSpec()))
     np.testing.assert_array_equal(as_float["image"][0], load_and_preprocess(good, cfg))
     assert not as_float["image"][1].any()  # the failed row is a placeholder the actor never runs
