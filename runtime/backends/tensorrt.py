@@ -37,7 +37,7 @@ import numpy as np
 
 from ..engine_meta import EngineMeta, check_device, check_library, check_provenance, read_sidecar
 from ..errors import UserError
-from ..flavours import default_flavour, import_flavour
+from ..flavours import TENSORRT_RTX, default_flavour, import_flavour
 from ..manifest import FLOAT_INPUT, INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, InputSpec, find_manifest
 from ..runner import Runner, check_input
 from .cuda import CudaApi, default_cuda
@@ -148,7 +148,11 @@ class TensorRTRunner(Runner):
         self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
         flavour = self.meta.flavour if self.meta else default_flavour()
         self.backend = flavour
-        self.cuda: CudaApi = self._cuda_override or default_cuda()
+        try:
+            self.cuda: CudaApi = self._cuda_override or default_cuda()
+        except UserError as exc:  # no cuda-python: say what the engine needs, not only what is missing
+            library = "TensorRT-RTX" if flavour == TENSORRT_RTX else "TensorRT"
+            raise UserError(f"{self.model_file}: a {library} engine runs only on an NVIDIA GPU, via cuda-python; {exc}") from None
         gpu = self.cuda.device(self.options.device) if self.cuda.device_count() > 0 else None
         manifest = find_manifest(self.model_file)
         if self.meta is not None:
