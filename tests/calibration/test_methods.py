@@ -62,6 +62,16 @@ def test_max_alone_does_not(max_extreme: Path, fp32_top1: float, digits_test) ->
     assert top1(max_extreme / "model.int8.onnx", digits_test) < fp32_top1 - 10.0
 
 
+def test_percentile_on_512_tensors_at_the_default_limit(
+    digits_fp16: Path, digits_arrays: dict[str, Path], tmp_path: Path, fp32_top1: float, digits_test
+) -> None:  # type: ignore[no-untyped-def]
+    d = _calibrated(digits_fp16, tmp_path, digits_arrays["clean"], method="percentile", percentile=99.9)
+    report = json.loads((d / "calibration.json").read_text())
+    assert report["calibrator"] == {"method": "percentile", "bins": 2048, "percentile": 99.9}
+    assert report["images_used"] == 410
+    assert top1(d / "model.int8.onnx", digits_test) >= fp32_top1 - 1.0
+
+
 def test_entropy_is_tighter_than_max(entropy_extreme: Path, max_extreme: Path) -> None:
     def scales(d: Path) -> dict[str, float]:
         model = onnx.load(d / "model.int8.onnx")
