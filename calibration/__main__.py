@@ -1,28 +1,76 @@
-"""python -m calibration DIR/model.onnx --data PATH|digits [--method entropy|max|percentile] [--limit N]"""
+"""python -m calibration DIR/model.onnx --data PATH|digits [--method entropy|max|percentile] [--limit N] [--max-drop PP]
+
+Exit codes: 0 done (or already up to date), 2 bad input, 3 the --max-drop budget cannot
+be met (model.int8.onnx is then written only with --best-effort, and the exit code is 0),
+130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from runtime.cli_support import run_parsed
 
 from .data import DEFAULT_LIMIT
-from .quantize import METHODS
+from .ranges import DEFAULT_PERCENTILE, METHODS
+
+BUDGET_MISSED = 3
+
+
+def print_ranking(mixed: dict[str, Any]) -> None:
+    """The layers, most sensitive first, with the ones kept in FP16 marked."""
+    rows = mixed["sensitivity"]
+    width = max([len("layer")] + [len(r["node"]) for r in rows])
+    print(f"{'rank':>4}  {'layer':<{width}}  {'op':<5}  {'cosine loss':>11}  {'top-1 drop':>10}  precision")
+    for r in rows:
+        precision = "FP16 (kept)" if r["kept_fp16"] else "INT8"
+        print(
+            f"{r['rank']:>4}  {r['node']:<{width}}  {r['op_type']:<5}  {r['cosine_loss']:>11.3e}  "
+            f"{r['drop_pp']:>8.2f}pp  {precision}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate
+    from .calibrate import CalibrationOptions, calibrate
+    from .chart import CHART_NAME
 
-    path, report = calibrate(args.onnx, args.data, args.method, args.limit, args.exclude, args.force)
-    if report is None:
-        print(f"{path.with_name('model.int8.onnx')} is up to date ({path}); nothing to do")
-        return 0
-    held = report["heldout"]
-    print(
-        f"wrote {path.with_name('model.int8.onnx')} and {path} ({report['images_used']} images, {report['seconds']} s)"
+    options = CalibrationOptions(
+        method=args.method,
+        percentile=args.percentile,
+        limit=args.limit,
+        exclude=tuple(args.exclude),
+        keep_fp32=tuple(args.keep_fp32),
+        max_drop=args.max_drop,
+        best_effort=args.best_effort,
     )
+    path, report = calibrate(args.onnx, args.data, options, args.force)
+    int8 = path.with_name("model.int8.onnx")
+    if report is None:
+        print(f"{int8} is up to date ({path}); nothing to do")
+        return 0
+    mixed = report.get("mixed_precision")
+    if mixed is not None:
+        print_ranking(mixed)
+        kept = ", ".join(mixed["kept_fp16"]) or "none"
+        verdict = "within" if mixed["budget_met"] else "CANNOT MEET"
+        print(
+            f"mixed precision: {verdict} the {mixed['max_drop_pp']:g}-point budget; "
+            f"{len(mixed['kept_fp16'])} layer(s) kept in FP16 ({kept}); "
+            f"held-out top-1 drop {mixed['drop_pp']:.2f} points ({mixed['metric']}); chart {path.with_name(CHART_NAME)}"
+        )
+    if report["int8_onnx_sha256"] is None:
+        assert mixed is not None  # only a missed --max-drop budget leaves no graph
+        print(
+            f"error: the --max-drop budget cannot be met; the best was a {mixed['drop_pp']:.2f}-point drop "
+            f"with {len(mixed['kept_fp16'])} layer(s) in FP16. {int8.name} not written (--best-effort writes it)",
+            file=sys.stderr,
+        )
+        return BUDGET_MISSED
+    held = report["heldout"]
+    print(f"wrote {int8} and {path} ({report['images_used']} images, calibration {report['calibration_seconds']} s)")
     if "int8_vs_fp32" in held:
         a = held["int8_vs_fp32"]
         print(
@@ -37,12 +85,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m calibration", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m calibration", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("onnx", type=Path, help="the FP32 model.onnx from `python -m export onnx`")
     parser.add_argument(
         "--data", required=True, help="image folder (class sub-folders optional), .npy/.npz, or 'digits'"
     )
-    parser.add_argument("--method", choices=METHODS, default="entropy", help="range calibration (default entropy)")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="entropy",
+        help="activation ranges: entropy (KL, 2048 bins, as TensorRT), max, or percentile (default entropy)",
+    )
+    parser.add_argument(
+        "--percentile",
+        type=float,
+        default=DEFAULT_PERCENTILE,
+        help=f"with --method percentile: the percentile of |x| kept, in (0, 100] (default {DEFAULT_PERCENTILE})",
+    )
     parser.add_argument(
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"calibration images (default {DEFAULT_LIMIT})"
     )
@@ -50,8 +111,27 @@ def main(argv: list[str] | None = None) -> int:
         "--exclude",
         action="append",
         default=[],
-        metavar="WHAT",
-        help="leave nodes in float: 'depthwise', an op type (Gemm) or a node-name glob; repeatable",
+        metavar="PATTERN",
+        help="leave matching layers unquantized, in FP16: 'depthwise', an op type (Gemm) or a node-name glob; repeatable",
+    )
+    parser.add_argument(
+        "--keep-fp32",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave matching layers unquantized and in FP32 (FP16 overflow); same patterns; repeatable",
+    )
+    parser.add_argument(
+        "--max-drop",
+        type=float,
+        metavar="PP",
+        help="mixed precision: keep the most INT8-sensitive layers in FP16 until the held-out top-1 drop "
+        "against FP32 is at most PP points; writes calibration.png",
+    )
+    parser.add_argument(
+        "--best-effort",
+        action="store_true",
+        help="with --max-drop: write the best INT8 graph even when the budget cannot be met",
     )
     parser.add_argument("--force", action="store_true", help="recalibrate even when calibration.json is up to date")
     parser.add_argument("-v", "--verbose", action="store_true")

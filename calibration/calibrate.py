@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import datetime
 import logging
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from runtime.backends.onnxruntime import OnnxRuntimeRunner
-from runtime.errors import UserError
+from runtime.errors import UserError, require
+from runtime.graph_edit import match_nodes
 from runtime.io import atomic_path, read_json, sha256_file, write_json_atomic
 from runtime.manifest import load_manifest, precision_onnx
 from runtime.runner import Runner
 
-from .data import DEFAULT_LIMIT, open_source
-from .quantize import QDQ_SCHEME, quantize_int8
+from .chart import CHART_NAME, write_chart
+from .data import DEFAULT_LIMIT, DataSource, open_source
+from .mixed import HeldOut, MixedPrecisionResult, rank_layers, run_graph, search
+from .quantize import QDQ_SCHEME, quantizable_layers, write_int8
+from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
 from .report import heldout_report
 
 log = logging.getLogger(__name__)
@@ -23,13 +31,41 @@ log = logging.getLogger(__name__)
 REPORT_NAME = "calibration.json"
 
 
-def _settings(onnx_path: Path, fingerprint: str, method: str, limit: int, exclude: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """What `python -m calibration` was asked for (everything but the model and data)."""
+
+    method: str = "entropy"
+    percentile: float = DEFAULT_PERCENTILE
+    limit: int = DEFAULT_LIMIT
+    exclude: tuple[str, ...] = ()  # patterns: not quantized, FP16
+    keep_fp32: tuple[str, ...] = ()  # patterns: not quantized, FP32 (FP16 overflow)
+    max_drop: float | None = None  # top-1 budget in points: turns on mixed precision
+    best_effort: bool = False  # write the best INT8 graph even when max_drop cannot be met
+
+    @property
+    def calibrator(self) -> CalibratorSettings:
+        return CalibratorSettings(self.method, self.percentile)
+
+    def validate(self) -> None:
+        self.calibrator.validate()
+        if self.max_drop is not None and not 0 <= self.max_drop <= 100:
+            raise UserError(f"--max-drop must be between 0 and 100 points, got {self.max_drop:g}")
+        if self.best_effort and self.max_drop is None:
+            raise UserError("--best-effort only applies with --max-drop")
+
+
+def _settings(onnx_path: Path, fingerprint: str, options: CalibrationOptions) -> dict[str, Any]:
     return {
         "source_onnx_sha256": sha256_file(onnx_path),
         "data_fingerprint": fingerprint,
-        "method": method,
-        "limit": limit,
-        "exclude": sorted(exclude),
+        "method": options.method,
+        "calibrator": options.calibrator.describe(),
+        "limit": options.limit,
+        "exclude": sorted(options.exclude),
+        "keep_fp32": sorted(options.keep_fp32),
+        "max_drop_pp": options.max_drop,
+        "best_effort": options.best_effort,
         "qdq_scheme": QDQ_SCHEME,
     }
 
@@ -46,21 +82,43 @@ def up_to_date(report_path: Path, int8_path: Path, settings: dict[str, Any]) -> 
     return bool(same and report.get("int8_onnx_sha256") == sha256_file(int8_path))
 
 
+def _heldout(source: DataSource, onnx_path: Path) -> HeldOut:
+    xs, labels = [], []
+    for x, y in source.batches(source.heldout, 64):
+        xs.append(x)
+        labels.extend(y)
+    if not xs:
+        raise UserError("--max-drop needs held-out images, and none are usable; give a larger set")
+    images = np.concatenate(xs)
+    truth = np.asarray(labels) if all(label is not None for label in labels) else None
+    return HeldOut(images, truth, run_graph(onnx_path, images))
+
+
+def _mixed_precision(
+    onnx_path: Path, source: DataSource, layers: list[str], build: Any, max_drop: float
+) -> MixedPrecisionResult:
+    onnx = require("onnx", "pip install onnx")
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    op_types = {n.name: n.op_type for n in model.graph.node}
+    heldout = _heldout(source, onnx_path)
+    log.info("measuring the sensitivity of %d layers on %d held-out images", len(layers), len(heldout.images))
+    ranking = rank_layers(layers, op_types, build, heldout)
+    return search(layers, ranking, build, heldout, max_drop)
+
+
 def calibrate(
-    onnx_path: Path,
-    data: str,
-    method: str = "entropy",
-    limit: int = DEFAULT_LIMIT,
-    exclude: list[str] | None = None,
-    force: bool = False,
+    onnx_path: Path, data: str, options: CalibrationOptions | None = None, force: bool = False
 ) -> tuple[Path, dict[str, Any] | None]:
-    """Write model.int8.onnx and calibration.json beside `onnx_path`.
+    """Write model.int8.onnx (unless a --max-drop budget is missed without --best-effort),
+    calibration.json and, with --max-drop, calibration.png beside `onnx_path`.
 
     Returns (report path, report), the report being None when the existing INT8 graph
-    was already made from this ONNX file, data, method, limit and exclusions.
+    was already made from this ONNX file, data and options.
     """
+    onnx = require("onnx", "pip install onnx")
+    options = options or CalibrationOptions()
+    options.validate()
     onnx_path = Path(onnx_path)
-    exclude = exclude or []
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
     if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
@@ -68,46 +126,79 @@ def calibrate(
     manifest = load_manifest(onnx_path)
     if manifest.random_init:
         log.warning("%s has random weights: the INT8 accuracy figures below are meaningless", manifest.model)
-    source = open_source(data, manifest.preprocessing, manifest.labels, limit)
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    excluded = match_nodes(model, list(options.exclude), "--exclude")
+    kept_fp32 = match_nodes(model, list(options.keep_fp32), "--keep-fp32")
+    layers = [n for n in quantizable_layers(model) if n not in excluded and n not in kept_fp32]
+    del model
+    source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
     int8_path = precision_onnx(onnx_path, "int8")
     report_path = onnx_path.with_name(REPORT_NAME)
-    settings = _settings(onnx_path, source.fingerprint, method, limit, exclude)
+    settings = _settings(onnx_path, source.fingerprint, options)
     if not force and up_to_date(report_path, int8_path, settings):
         log.info("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)
         return report_path, None
 
     log.info("calibration data: %s", source.description)
-    start = time.perf_counter()
-    with atomic_path(int8_path) as tmp:
-        stats = quantize_int8(onnx_path, tmp, source, method, exclude)
+    with tempfile.TemporaryDirectory(prefix="calibration.") as work:
+        cache = Path(work) / "ranges.json"
+        start = time.perf_counter()
+        used = collect_ranges(onnx_path, source, options.calibrator, Path(work), cache)
         seconds = time.perf_counter() - start
-        runners: dict[str, Runner] = {"fp32": OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"])}
-        fp16 = precision_onnx(onnx_path, "fp16")
-        if fp16.is_file():
-            runners["fp16"] = OnnxRuntimeRunner(fp16, ["CPUExecutionProvider"])
-        runners["int8"] = OnnxRuntimeRunner(tmp, ["CPUExecutionProvider"])
-        for runner in runners.values():
-            runner.activate()
-        try:
-            heldout = heldout_report(source, runners)
-        finally:
-            for runner in runners.values():
-                runner.deactivate()
-        int8_sha = sha256_file(tmp)
-    report = {
-        **settings,
-        "data": source.description,
-        "images_used": stats["images_used"],
-        "images_skipped": len(source.skipped),
-        "skipped": source.skipped[:20],
-        "excluded_nodes": stats["excluded_nodes"],
-        "qdq_nodes": stats["qdq"],
-        "seconds": round(seconds, 2),
-        "heldout": heldout,
-        "backend": "onnxruntime CPU (held-out figures)",
-        "weights": manifest.data.get("weights", {}).get("source"),
-        "int8_onnx_sha256": int8_sha,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+
+        def build(quantize: list[str], out: Path) -> dict[str, Any]:
+            return write_int8(onnx_path, out, cache, quantize, kept_fp32)
+
+        mixed = None
+        quantized = layers
+        if options.max_drop is not None:
+            mixed = _mixed_precision(onnx_path, source, layers, build, options.max_drop)
+            quantized = [n for n in layers if n not in mixed.kept_fp16]
+        write_graph = mixed is None or mixed.budget_met or options.best_effort
+        report: dict[str, Any] = {
+            **settings,
+            "data": source.description,
+            "images_used": used,
+            "calibration_seconds": round(seconds, 2),
+            "excluded_nodes": excluded,
+            "keep_fp32_nodes": kept_fp32,
+            "quantized_layers": len(quantized),
+            "quantizable_layers": len(layers),
+        }
+        if mixed is not None:
+            report["mixed_precision"] = mixed.to_json()
+            write_chart(onnx_path.with_name(CHART_NAME), mixed, layers, manifest.model)
+        if write_graph:
+            with atomic_path(int8_path) as tmp:
+                report["qdq_nodes"] = build(quantized, tmp)
+                report["heldout"] = _final_report(onnx_path, tmp, source)
+                report["int8_onnx_sha256"] = sha256_file(tmp)
+        else:
+            report["int8_onnx_sha256"] = None
+            report["note"] = f"the --max-drop budget was missed; {int8_path.name} was not written (see --best-effort)"
+    report.update(
+        {
+            "images_skipped": len(source.skipped),
+            "skipped": source.skipped[:20],
+            "backend": "onnxruntime CPU (held-out figures)",
+            "weights": manifest.data.get("weights", {}).get("source"),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
     write_json_atomic(report_path, report)
     return report_path, report
+
+
+def _final_report(onnx_path: Path, int8: Path, source: DataSource) -> dict[str, Any]:
+    runners: dict[str, Runner] = {"fp32": OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"])}
+    fp16 = precision_onnx(onnx_path, "fp16")
+    if fp16.is_file():
+        runners["fp16"] = OnnxRuntimeRunner(fp16, ["CPUExecutionProvider"])
+    runners["int8"] = OnnxRuntimeRunner(int8, ["CPUExecutionProvider"])
+    for runner in runners.values():
+        runner.activate()
+    try:
+        return heldout_report(source, runners)
+    finally:
+        for runner in runners.values():
+            runner.deactivate()

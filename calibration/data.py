@@ -3,7 +3,12 @@
 A source is split deterministically into a calibration part (at most `limit` images)
 and a held-out part that calibration never sees, on which calibration.json reports
 agreement and accuracy. Images are decoded lazily, one batch at a time, so memory stays
-bounded whatever the size of the set.
+bounded whatever the size of the set. A sample that cannot be decoded, or whose tensor
+is not finite, is skipped and listed; calibration then needs MIN_USABLE good ones.
+
+Samples are what the graph's input takes (runtime.manifest.InputSpec): float32 CHW,
+normalised, or uint8 HWC for a model exported with `--input uint8`. `image_input` is
+the one place that turns a decoded image into that.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from runtime.datasets import class_index
 from runtime.errors import UserError
-from runtime.preprocess import ImageError, Preprocessing, find_images, load_and_preprocess, preprocess
+from runtime.inputs import collect_images
+from runtime.manifest import InputSpec
+from runtime.pipeline import ImageTransform
+from runtime.preprocess import ImageError, Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +42,7 @@ MIN_USABLE = 8
 class Sample:
     key: str  # a path, or "digits:test:17"
     label: int | None
-    load: Callable[[], np.ndarray]  # -> float32 CHW, may raise ImageError
+    load: Callable[[], np.ndarray]  # -> the graph's input for one image, may raise ImageError
 
 
 @dataclass
@@ -50,17 +59,32 @@ class DataSource:
         labels: list[int | None] = []
         for sample in samples:
             try:
-                xs.append(sample.load())
+                x = sample.load()
+                if x.dtype.kind == "f" and not np.isfinite(x).all():
+                    raise ImageError(f"{sample.key}: tensor is not finite (NaN or inf)")
             except ImageError as exc:
-                self.skipped.append(str(exc))
-                log.warning("skipped %s", exc)
+                if str(exc) not in self.skipped:  # calibration may read the set twice
+                    self.skipped.append(str(exc))
+                    log.warning("skipped %s", exc)
                 continue
+            xs.append(x)
             labels.append(sample.label)
             if len(xs) == batch:
                 yield np.stack(xs), labels
                 xs, labels = [], []
         if xs:
             yield np.stack(xs), labels
+
+
+def image_input(img: Image.Image, cfg: Preprocessing, spec: InputSpec) -> np.ndarray:
+    """A decoded image -> what the graph takes (float32 CHW normalised, or uint8 HWC), exactly
+    as classify and evaluate build it: runtime.pipeline.ImageTransform is the one definition."""
+    return ImageTransform(cfg, spec).from_image(img)
+
+
+def decode_file(path: Path, cfg: Preprocessing, spec: InputSpec) -> np.ndarray:
+    """One image file -> the graph's input; raises ImageError for a file that cannot be decoded."""
+    return ImageTransform(cfg, spec).from_path(path)
 
 
 def _split(n: int, limit: int, heldout: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,10 +96,13 @@ def _split(n: int, limit: int, heldout: int) -> tuple[np.ndarray, np.ndarray]:
     return order[:limit], order[limit : limit + heldout]
 
 
-def _image_folder(root: Path, cfg: Preprocessing, labels: list[str] | None, limit: int, heldout: int) -> DataSource:
-    paths = find_images([root])
+def _image_folder(
+    root: Path, cfg: Preprocessing, spec: InputSpec, labels: list[str] | None, limit: int, heldout: int
+) -> DataSource:
+    inputs = collect_images([root])
+    paths = inputs.paths
     if not paths:
-        raise UserError(f"--data {root}: no images (jpg, jpeg, png, webp, bmp) in it or below it")
+        raise UserError(f"--data {root}: no images (any format Pillow reads) in it or below it")
     rel = [p.relative_to(root) for p in paths]
     labelled = all(len(r.parts) >= 2 for r in rel)
     index = class_index([r.parts[0] for r in rel], labels) if labelled else {}
@@ -83,7 +110,7 @@ def _image_folder(root: Path, cfg: Preprocessing, labels: list[str] | None, limi
 
     def sample(i: int) -> Sample:
         p = paths[i]
-        return Sample(str(p), index.get(rel[i].parts[0]) if labelled else None, lambda: load_and_preprocess(p, cfg))
+        return Sample(str(p), index.get(rel[i].parts[0]) if labelled else None, lambda: decode_file(p, cfg, spec))
 
     digest = hashlib.sha256()
     for part, idx in (("calibration", calib_idx), ("held-out", held_idx)):
@@ -91,10 +118,13 @@ def _image_folder(root: Path, cfg: Preprocessing, labels: list[str] | None, limi
             st = paths[i].stat()
             digest.update(f"{part}\0{rel[i]}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     what = f"{len(paths)} images in {root}" + (f", {len(index)} classes" if labelled else ", unlabelled")
-    return DataSource(what, digest.hexdigest(), [sample(i) for i in calib_idx], [sample(i) for i in held_idx])
+    unreadable = [f"{s.path}: {s.reason}" for s in inputs.skipped]  # broken links, loops, closed folders
+    return DataSource(
+        what, digest.hexdigest(), [sample(i) for i in calib_idx], [sample(i) for i in held_idx], unreadable
+    )
 
 
-def _array_file(path: Path, cfg: Preprocessing, limit: int, heldout: int) -> DataSource:
+def _array_file(path: Path, cfg: Preprocessing, spec: InputSpec, limit: int, heldout: int) -> DataSource:
     labels_arr: np.ndarray | None = None
     try:
         if path.suffix == ".npy":
@@ -107,15 +137,21 @@ def _array_file(path: Path, cfg: Preprocessing, limit: int, heldout: int) -> Dat
     except (OSError, ValueError, IndexError) as exc:
         raise UserError(f"--data {path}: not a readable {path.suffix} file ({exc})") from None
     size = cfg.input_size
-    if images.ndim != 4 or images.shape[1] != 3:
+    if spec.is_uint8 and (images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8):
+        raise UserError(
+            f"--data {path}: {images.dtype} array of shape {images.shape} | this model takes uint8 "
+            f"[N, H, W, 3] (e.g. [N, {size}, {size}, 3])"
+        )
+    if not spec.is_uint8 and (images.ndim != 4 or images.shape[1] != 3):
         raise UserError(
             f"--data {path}: array of shape {images.shape} | expected preprocessed [N, 3, H, W] (e.g. [N, 3, {size}, {size}])"
         )
+    dtype = np.uint8 if spec.is_uint8 else np.float32
     calib_idx, held_idx = _split(len(images), limit, heldout)
 
     def sample(i: int) -> Sample:
         label = int(labels_arr[i]) if labels_arr is not None else None
-        return Sample(f"{path.name}[{i}]", label, lambda: np.asarray(images[i], dtype=np.float32))
+        return Sample(f"{path.name}[{i}]", label, lambda: np.asarray(images[i], dtype=dtype))
 
     digest = hashlib.sha256(f"{path.name}\0{path.stat().st_size}\0{path.stat().st_mtime_ns}".encode())
     return DataSource(
@@ -126,14 +162,14 @@ def _array_file(path: Path, cfg: Preprocessing, limit: int, heldout: int) -> Dat
     )
 
 
-def _digits(cfg: Preprocessing, limit: int) -> DataSource:
+def _digits(cfg: Preprocessing, spec: InputSpec, limit: int) -> DataSource:
     from runtime.datasets import SPLIT_SEED, load_digits
 
     train, test = load_digits("train"), load_digits("test")
     order = np.random.default_rng(SELECTION_SEED).permutation(len(train.labels))[:limit]
 
     def sample(data, split: str, i: int) -> Sample:  # type: ignore[no-untyped-def]
-        return Sample(f"digits:{split}:{i}", int(data.labels[i]), lambda: preprocess(data.image(i), cfg))
+        return Sample(f"digits:{split}:{i}", int(data.labels[i]), lambda: image_input(data.image(i), cfg, spec))
 
     fingerprint = hashlib.sha256(f"sklearn-digits split {SPLIT_SEED} pick {SELECTION_SEED} limit {limit}".encode())
     return DataSource(
@@ -145,23 +181,31 @@ def _digits(cfg: Preprocessing, limit: int) -> DataSource:
 
 
 def open_source(
-    data: str, cfg: Preprocessing, labels: list[str] | None, limit: int = DEFAULT_LIMIT, heldout: int = DEFAULT_HELDOUT
+    data: str,
+    cfg: Preprocessing,
+    labels: list[str] | None,
+    limit: int = DEFAULT_LIMIT,
+    heldout: int = DEFAULT_HELDOUT,
+    spec: InputSpec | None = None,
 ) -> DataSource:
-    """Resolve `--data` to a DataSource with its calibration and held-out parts."""
+    """Resolve `--data` to a DataSource with its calibration and held-out parts.
+
+    `spec` (model.json's input block) says what to produce; the default is float32 NCHW."""
+    spec = spec or InputSpec()
     if limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     if data == "digits":
-        source = _digits(cfg, limit)
+        source = _digits(cfg, spec, limit)
     else:
         path = Path(data)
         if path.is_dir():
-            source = _image_folder(path, cfg, labels, limit, heldout)
+            source = _image_folder(path, cfg, spec, labels, limit, heldout)
         elif path.is_file() and path.suffix in (".npy", ".npz"):
-            source = _array_file(path, cfg, limit, heldout)
+            source = _array_file(path, cfg, spec, limit, heldout)
         elif path.exists():
             raise UserError(f"--data {path}: expected an image folder, a .npy/.npz file or 'digits'")
         else:
             raise UserError(f"--data {path}: no such file or directory")
-    settings = json.dumps(cfg.__dict__, sort_keys=True, default=list)
+    settings = json.dumps({**cfg.__dict__, "input": spec.dtype}, sort_keys=True, default=list)
     source.fingerprint = hashlib.sha256(f"{source.fingerprint}\0{settings}".encode()).hexdigest()
     return source

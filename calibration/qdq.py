@@ -65,6 +65,19 @@ def skip_adds(model: Any) -> list[str]:
     return found
 
 
+def residual_inputs(model: Any) -> dict[str, str]:
+    """Each skip-add's name -> its residual (skip) input: the one the other is computed from."""
+    graph = model.graph
+    producers = _producers(graph)
+    adds = set(skip_adds(model))
+    found = {}
+    for node in graph.node:
+        if node.name in adds:
+            a, b = node.input
+            found[node.name] = a if _is_ancestor(a, b, producers) else b
+    return found
+
+
 def only_residual_add_inputs(model: Any) -> int:
     """Drop the Q/DQ on the non-residual input of every quantized skip-add; returns how many."""
     graph = model.graph

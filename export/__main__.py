@@ -41,7 +41,7 @@ def cmd_onnx(args: argparse.Namespace) -> int:
 def cmd_fp16(args: argparse.Namespace) -> int:
     from .fp16 import convert_fp16
 
-    print(f"wrote {convert_fp16(args.onnx)}")
+    print(f"wrote {convert_fp16(args.onnx, keep_fp32=args.keep_fp32)}")
     return 0
 
 
@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fp16", help="write model.fp16.onnx (FP16 compute, FP32 I/O), checked against golden logits")
     p.add_argument("onnx", type=Path, help="the FP32 model.onnx")
+    p.add_argument(
+        "--keep-fp32",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="keep matching layers in FP32 (FP16 overflow): an op type, a node-name glob or 'depthwise'; repeatable",
+    )
     p.set_defaults(func=cmd_fp16)
 
     p = sub.add_parser(

@@ -5,6 +5,9 @@ converter ONNX Runtime's own tooling uses. NVIDIA ModelOpt's AutoCast would also
 but its onnx extra pins onnx and onnxruntime-gpu versions that clash with a CPU
 install; this graph has no op that needs AutoCast's per-node range analysis.
 The result is checked against the PyTorch golden logits with ONNX Runtime.
+
+`keep_fp32` names layers that overflow FP16 (an op type, a node-name glob or
+'depthwise'); the converter leaves them in FP32 with casts around them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from pathlib import Path
 
 from runtime.errors import UserError, require
+from runtime.graph_edit import match_nodes, to_float16
 from runtime.io import atomic_path
 from runtime.manifest import GOLDEN_NAME, precision_onnx
 from runtime.parity import ParityResult, compare
@@ -30,10 +34,11 @@ def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[P
         return [compare(ref, runner.infer(x), precision) for x, ref in pairs]
 
 
-def convert_fp16(onnx_path: Path, out: Path | None = None) -> Path:
-    """Write the FP16 graph beside `onnx_path` and check it; returns its path."""
+def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] | None = None) -> Path:
+    """Write the FP16 graph beside `onnx_path` and check it; returns its path.
+
+    Nodes matching a `keep_fp32` pattern stay in FP32 (see runtime.graph_edit)."""
     onnx = require("onnx", "pip install -e '.[export]'")
-    float16 = require("onnxconverter_common.float16", "pip install onnxconverter-common (in the export extra)")
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
@@ -41,10 +46,10 @@ def convert_fp16(onnx_path: Path, out: Path | None = None) -> Path:
         raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
     out = Path(out or precision_onnx(onnx_path, "fp16"))
     model = onnx.load(str(onnx_path))
-    # A uint8 input (`--input uint8`) is cast to float inside the graph; keep that Cast in
-    # float32 (the converter would retype its output but not its `to`, which ORT refuses).
-    casts = [n.name for n in model.graph.node if n.op_type == "Cast" and n.input[0] == model.graph.input[0].name]
-    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=casts)
+    kept = match_nodes(model, keep_fp32 or [], "--keep-fp32")
+    if kept:
+        log.info("keeping %d node(s) in FP32: %s", len(kept), ", ".join(kept))
+    converted = to_float16(model, kept)
     with atomic_path(out) as tmp:
         onnx.save(converted, str(tmp))
         for result in golden_parity(tmp, onnx_path.parent / GOLDEN_NAME, "fp16"):

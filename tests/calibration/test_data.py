@@ -114,3 +114,18 @@ def test_digits_source_calibrates_on_train_and_holds_out_test() -> None:
     assert all(s.key.startswith("digits:train") for s in src.calibration)
     assert all(s.key.startswith("digits:test") for s in src.heldout)
     assert MIN_USABLE <= 64
+
+
+def test_uint8_input_models_get_uint8_hwc_crops(tmp_path: Path) -> None:
+    from runtime.manifest import InputSpec
+
+    spec = InputSpec("uint8")
+    for data in ("digits", str(make_folder(tmp_path / "f"))):
+        src = open_source(data, CFG, [str(i) for i in range(10)], limit=8, spec=spec)
+        x, _ = next(src.batches(src.calibration, 4))
+        assert x.shape == (4, 32, 32, 3) and x.dtype == np.uint8 and x.max() > 0
+        floats = open_source(data, CFG, [str(i) for i in range(10)], limit=8)
+        assert floats.fingerprint != src.fingerprint  # a uint8 calibration is a different one
+    np.save(tmp_path / "f32.npy", np.zeros((4, 3, 32, 32), np.float32))
+    with pytest.raises(UserError, match=r"this model takes uint8 \[N, H, W, 3\]"):
+        open_source(str(tmp_path / "f32.npy"), CFG, None, spec=spec)

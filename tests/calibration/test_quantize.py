@@ -12,7 +12,7 @@ import pytest
 from onnx import numpy_helper
 
 from calibration import calibrate as calib_mod
-from calibration.calibrate import calibrate
+from calibration.calibrate import CalibrationOptions, calibrate
 from calibration.qdq import check_tensorrt_rules
 from export.fp16 import convert_fp16
 from runtime.errors import UserError
@@ -49,7 +49,7 @@ def test_int8_graph_obeys_tensorrt_qdq_rules(calibrated: Path) -> None:
         assert w_dq.op_type == "DequantizeLinear"
         w, scale = inits[w_dq.input[0]], inits[w_dq.input[1]]
         assert w.dtype == np.int8 and scale.shape == (w.shape[0],)  # per output channel
-        assert inits[node.input[2]].dtype == np.float32  # bias left in float
+        assert inits[node.input[2]].dtype == np.float16  # bias left in float (the FP16 base), not int32
 
 
 def test_only_the_residual_input_of_skip_adds_is_quantized(calibrated: Path) -> None:
@@ -85,15 +85,17 @@ def test_accuracy_targets_on_the_digits_split(calibrated: Path) -> None:
 
 def test_second_run_is_a_no_op_and_new_settings_recalibrate(calibrated: Path) -> None:
     before = (calibrated / "model.int8.onnx").stat().st_mtime_ns
-    _, report = calibrate(calibrated / "model.onnx", "digits", limit=256)
+    _, report = calibrate(calibrated / "model.onnx", "digits", CalibrationOptions(limit=256))
     assert report is None and (calibrated / "model.int8.onnx").stat().st_mtime_ns == before
-    _, report = calibrate(calibrated / "model.onnx", "digits", method="max", limit=64, exclude=["depthwise"])
+    options = CalibrationOptions(method="max", limit=64, exclude=("depthwise",))
+    _, report = calibrate(calibrated / "model.onnx", "digits", options)
     assert report is not None and report["method"] == "max" and report["images_used"] == 64
     model, inits = _graph(calibrated / "model.int8.onnx")
     depthwise = [
         n for n in model.graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
     ]
-    assert depthwise and all(n.input[1] in inits and inits[n.input[1]].dtype == np.float32 for n in depthwise)
+    # --exclude leaves them unquantized and in FP16, weights included
+    assert depthwise and all(n.input[1] in inits and inits[n.input[1]].dtype == np.float16 for n in depthwise)
     assert len(report["excluded_nodes"]) == 4
 
 
@@ -108,7 +110,7 @@ def test_interrupted_calibration_leaves_no_int8_graph(
 
     monkeypatch.setattr(calib_mod, "heldout_report", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        calibrate(tmp_path / "model.onnx", "digits", limit=32)
+        calibrate(tmp_path / "model.onnx", "digits", CalibrationOptions(limit=32))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["golden.npz", "model.json", "model.onnx"]
 
 

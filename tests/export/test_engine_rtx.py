@@ -119,6 +119,26 @@ def test_int8_engine_quantized_convolutions_take_int8(engines: dict[str, Path]) 
     assert report.summary["int8"] >= len(quantized)
 
 
+def test_int8_engine_computes_the_rest_on_an_fp16_base(engines: dict[str, Path]) -> None:
+    """model.int8.onnx keeps what is not quantized in FP16 (the calibration step's FP16 base),
+    so no layer writes fp32 but two kinds: the INT8 convolutions, which TensorRT-RTX's
+    ahead-of-time log reports as writing Float whatever the graph (it picks their kernels on
+    the GPU at load time; a lone Q -> DQ -> Conv shows the same), and the layer that writes
+    the float32 `logits` output. Element-wise layers (BN, activation, residual add) run in fp16."""
+    report = read_report(engines["int8"])
+    graph = _graph(engines["int8"])
+    output_side = {n.name for n in graph.node if n.op_type == "Gemm" or set(n.output) & {o.name for o in graph.output}}
+    batch_norms = {n.name for n in graph.node if n.op_type == "BatchNormalization"}
+    assert batch_norms
+    for layer in report.layers:
+        if "fp32" in layer.outputs:
+            int8_conv = layer.type == "convolution" and set(layer.inputs) == {"int8"}
+            assert int8_conv or set(layer.onnx_nodes) & output_side, f"writes fp32: {layer}"
+        if set(layer.onnx_nodes) & batch_norms and layer.type != "convolution":
+            # (a scalar quantize-scale constant stays Float inside these fused layers)
+            assert "fp16" in layer.weights, f"element-wise not in fp16: {layer}"
+
+
 def test_two_resolution_buckets(digits_export: Path, tmp_path: Path) -> None:
     from export.engine import build_engine
 

@@ -55,3 +55,29 @@ def test_fp16_refuses_a_precision_specific_input(fp16_model: Path) -> None:
 def test_golden_parity_uses_every_golden_shape(digits_export: Path) -> None:
     golden = np.load(digits_export / "golden.npz")
     assert {"input_0", "input_1", "logits_0", "logits_1"} <= set(golden.files)
+
+
+def test_keep_fp32_leaves_matching_layers_in_fp32(digits_export: Path, tmp_path: Path) -> None:
+    for name in ("model.onnx", "model.json", "golden.npz"):
+        shutil.copy(digits_export / name, tmp_path / name)
+    out = convert_fp16(tmp_path / "model.onnx", keep_fp32=["Gemm", "depthwise"])
+    model = onnx.load(out)
+    f32, f16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    inits = {t.name: t.data_type for t in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    depthwise = [n for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    assert len(depthwise) == 4
+    for node in [n for n in model.graph.node if n.op_type == "Gemm"] + depthwise:
+        assert inits[node.input[1]] == f32, node.name
+    pointwise = [n for n in model.graph.node if n.op_type == "Conv" and n not in depthwise]
+    assert pointwise and all(inits[n.input[1]] == f16 for n in pointwise)
+    # The Gemm writes the graph output: it must still be declared float32.
+    assert model.graph.output[0].type.tensor_type.elem_type == f32
+
+
+def test_keep_fp32_pattern_matching_nothing_is_one_line_exit_2(fp16_model: Path) -> None:
+    from tests.conftest import run_cli
+
+    res = run_cli("export", "fp16", str(fp16_model.with_name("model.onnx")), "--keep-fp32", "NoSuchOp")
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0
+    assert "--keep-fp32 'NoSuchOp' matches no node" in res.stderr

@@ -23,12 +23,16 @@ def _copy_export(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _read_only_replace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every rename onto an artifact fails as on a read-only file system. (Tests run as
-    root here, and root ignores permission bits, so chmod cannot make a folder read-only.)"""
+def _read_only_replace(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Every rename into `folder` fails as on a read-only file system; elsewhere (scratch
+    files in the temp folder) renames work. (Tests run as root here, and root ignores
+    permission bits, so chmod cannot make a folder read-only.)"""
+    real_replace = os.replace
 
-    def refuse(src: object, dst: object) -> None:
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(src), None, str(dst))
+    def refuse(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(dst).resolve().is_relative_to(folder.resolve()):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(src), None, str(dst))
+        real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", refuse)
 
@@ -50,7 +54,7 @@ def test_export_onnx_on_read_only_disk(
 ) -> None:
     from export.__main__ import main
 
-    _read_only_replace(monkeypatch)
+    _read_only_replace(monkeypatch, tmp_path / "x")
     code, err = _run_main(main, ["onnx", "--model", "convmixer_digits", "--out", str(tmp_path / "x")], capsys)
     _check_one_line(code, err, str(tmp_path / "x"))
     assert list((tmp_path / "x").iterdir()) == []
@@ -62,7 +66,7 @@ def test_export_fp16_on_read_only_disk(
     from export.__main__ import main
 
     folder = _copy_export(digits_export, tmp_path / "m")
-    _read_only_replace(monkeypatch)
+    _read_only_replace(monkeypatch, folder)
     code, err = _run_main(main, ["fp16", str(folder / "model.onnx")], capsys)
     _check_one_line(code, err, "model.fp16.onnx")
     assert sorted(p.name for p in folder.iterdir()) == ["golden.npz", "model.json", "model.onnx"]
@@ -74,7 +78,7 @@ def test_calibration_on_read_only_disk(
     from calibration.__main__ import main
 
     folder = _copy_export(digits_export, tmp_path / "m")
-    _read_only_replace(monkeypatch)
+    _read_only_replace(monkeypatch, folder)
     code, err = _run_main(main, [str(folder / "model.onnx"), "--data", "digits", "--limit", "16"], capsys)
     _check_one_line(code, err, str(folder))
     assert sorted(p.name for p in folder.iterdir()) == ["golden.npz", "model.json", "model.onnx"]
@@ -87,7 +91,7 @@ def test_classify_output_on_read_only_disk(
 
     Image.new("L", (8, 8), 200).save(tmp_path / "a.png")
     (tmp_path / "out").mkdir()
-    _read_only_replace(monkeypatch)
+    _read_only_replace(monkeypatch, tmp_path / "out")
     argv = ["classify", str(digits_export / "model.onnx"), str(tmp_path / "a.png"), "--workers", "0"]
     code, err = _run_main(main, [*argv, "--output", str(tmp_path / "out" / "p.jsonl")], capsys)
     _check_one_line(code, err, "p.jsonl")

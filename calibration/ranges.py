@@ -1,0 +1,193 @@
+"""Activation ranges from the calibration images, with ONNX Runtime's calibrators.
+
+The maths is ONNX Runtime's (`onnxruntime.quantization.calibrate`); this module picks
+its settings and feeds it:
+
+- `max`: MinMaxCalibrater, symmetric: the largest |x| seen.
+- `entropy`: EntropyCalibrater set up as TensorRT's entropy calibrator: a 2048-bin
+  histogram and the threshold whose 128-bin quantized copy has the least KL
+  divergence from it. `quantize_static` would run it with 128 bins and 128 quantized
+  bins, which leaves one candidate threshold, the full range: min-max in disguise.
+  ONNX Runtime grows a histogram at its first batch's bin width when a later batch
+  reaches further, so one far outlier can multiply the bin count (and the KL search
+  time) by its size; as TensorRT does, a min-max pass first fixes each histogram's
+  span at the set's |max|, which also makes the result independent of batch order.
+- `percentile`: PercentileCalibrater, symmetric, 2048 bins of |x|; the threshold is
+  that percentile of |x| (`--percentile`, default 99.99).
+
+Only the tensors that get Q/DQ are recorded: the activation input of every Conv and
+Gemm and both inputs of every skip-add. The branch input of a skip-add loses its Q/DQ
+right after quantization (calibration.qdq), so with `entropy` it keeps its min-max
+range as a placeholder rather than cost a KL search. Batches go through one at a time, so
+memory is one batch's activations whatever the set size, and batches of different
+sizes never meet in one array.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from runtime.errors import UserError, require
+from runtime.manifest import INPUT_NAME
+
+from .data import MIN_USABLE, DataSource
+from .qdq import residual_inputs, skip_adds
+
+log = logging.getLogger(__name__)
+
+METHODS = ("entropy", "max", "percentile")
+DEFAULT_PERCENTILE = 99.99
+HISTOGRAM_BINS = 2048
+ENTROPY_QUANTIZED_BINS = 128
+BATCH = 8  # images per calibrator run: bounds the activations held at once
+
+
+@dataclass(frozen=True)
+class CalibratorSettings:
+    """How activation ranges are found; recorded in calibration.json."""
+
+    method: str = "entropy"
+    percentile: float = DEFAULT_PERCENTILE
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise UserError(f"--method {self.method!r}: expected one of {', '.join(METHODS)}")
+        if not 0 < self.percentile <= 100:
+            raise UserError(f"--percentile must be in (0, 100], got {self.percentile:g}")
+
+    def describe(self) -> dict[str, Any]:
+        if self.method == "entropy":
+            return {"method": "entropy", "bins": HISTOGRAM_BINS, "quantized_bins": ENTROPY_QUANTIZED_BINS}
+        if self.method == "percentile":
+            return {"method": "percentile", "bins": HISTOGRAM_BINS, "percentile": self.percentile}
+        return {"method": "max"}
+
+
+def calibrated_tensors(model: Any) -> tuple[set[str], set[str]]:
+    """(tensors ONNX Runtime's quantizer wants ranges for, those that keep a Q/DQ pair).
+
+    The first adds the branch inputs of skip-adds, whose Q/DQ is removed afterwards."""
+    kept = {n.input[0] for n in model.graph.node if n.op_type in ("Conv", "Gemm")}
+    kept |= set(residual_inputs(model).values())
+    adds = set(skip_adds(model))
+    wanted = kept | {name for n in model.graph.node if n.name in adds for name in n.input}
+    return wanted, kept
+
+
+class _Feed:
+    """A CalibrationDataReader holding one batch: the calibrators take readers."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.items = [{INPUT_NAME: x}]
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return self.items.pop() if self.items else None
+
+
+def _calibrator(kind: str, onnx_path: Path, tensors: set[str], workdir: Path, settings: CalibratorSettings) -> Any:
+    calib = require("onnxruntime.quantization.calibrate", "pip install onnxruntime")
+    classes = {
+        "max": calib.MinMaxCalibrater,
+        "entropy": calib.EntropyCalibrater,
+        "percentile": calib.PercentileCalibrater,
+    }
+
+    class Only(classes[kind]):  # type: ignore[misc,valid-type]
+        """The library's calibrator, recording only the tensors that will be quantized."""
+
+        def select_tensors_to_calibrate(self, model: Any) -> tuple[set[str], dict[str, Any]]:
+            chosen, infos = super().select_tensors_to_calibrate(model)
+            return chosen & tensors, infos
+
+    options: dict[str, Any] = {"symmetric": True}
+    if kind == "entropy":
+        options.update(num_bins=HISTOGRAM_BINS, num_quantized_bins=ENTROPY_QUANTIZED_BINS)
+    elif kind == "percentile":
+        options.update(num_bins=HISTOGRAM_BINS, percentile=settings.percentile)
+    cal = Only(str(onnx_path), ["Conv", "Gemm", "Add"], str(workdir / f"augmented.{kind}.onnx"), **options)
+    cal.augment_graph()
+    cal.execution_providers = ["CPUExecutionProvider"]
+    cal.create_inference_session()
+    return cal
+
+
+def _feed(cal: Any, source: DataSource, what: str) -> int:
+    """Run every calibration batch through `cal`; returns the number of images used."""
+    used = 0
+    with tqdm(total=len(source.calibration), desc=what, unit="img", disable=None) as bar:
+        for x, _ in source.batches(source.calibration, BATCH):
+            cal.collect_data(_Feed(x))
+            used += len(x)
+            bar.update(len(x))
+        bar.update(len(source.calibration) - bar.n)
+    return used
+
+
+def _need_enough(used: int, source: DataSource) -> None:
+    if used < MIN_USABLE:
+        raise UserError(
+            f"only {used} usable calibration images ({len(source.skipped)} skipped); need at least {MIN_USABLE} usable images"
+        )
+
+
+def _seed_histograms(cal: Any, spans: Any, settings: CalibratorSettings) -> None:
+    """Give each entropy histogram its final span (the set's |max|) before any data."""
+    calib = require("onnxruntime.quantization.calibrate", "pip install onnxruntime")
+    cal.collector = calib.HistogramCollector(
+        method="entropy",
+        symmetric=True,
+        num_bins=HISTOGRAM_BINS,
+        num_quantized_bins=ENTROPY_QUANTIZED_BINS,
+        percentile=settings.percentile,
+        scenario="same",
+    )
+    for name in cal.tensors_to_calibrate:
+        low, high = (np.float32(np.asarray(v).item()) for v in spans.data[name].range_value)
+        amax = np.float32(max(abs(low), abs(high)))
+        edges = np.linspace(-amax, amax, HISTOGRAM_BINS + 1, dtype=np.float32)
+        # The collector's own tuple: (counts, edges, min, max, threshold).
+        cal.collector.histogram_dict[name] = (np.zeros(HISTOGRAM_BINS, np.int64), edges, low, high, amax)
+
+
+def collect_ranges(
+    onnx_path: Path, source: DataSource, settings: CalibratorSettings, workdir: Path, cache: Path
+) -> int:
+    """Calibrate on `source.calibration`; write ONNX Runtime's range cache to `cache`.
+
+    Returns the number of images used. `quantize_static(calibration_cache_path=cache)`
+    then quantizes with these ranges as often as mixed precision needs, without
+    running the images again."""
+    onnx = require("onnx", "pip install onnx")
+    calib = require("onnxruntime.quantization.calibrate", "pip install onnxruntime")
+    if not hasattr(calib, "save_tensors_data"):
+        raise UserError("calibration needs onnxruntime >= 1.32 (its calibration cache); pip install -U onnxruntime")
+    settings.validate()
+    tensors, kept = calibrated_tensors(onnx.load(str(onnx_path), load_external_data=False))
+    quiet = io.StringIO()  # the calibrators print() their progress; ours is the bar
+    with contextlib.redirect_stdout(quiet):
+        first = "max" if settings.method in ("max", "entropy") else settings.method
+        cal = _calibrator(first, onnx_path, tensors, workdir, settings)
+        used = _feed(cal, source, f"calibrating ({first})" if first == settings.method else "calibrating (range)")
+        _need_enough(used, source)
+        ranges = cal.compute_data()
+        del cal
+        if settings.method == "entropy":
+            cal = _calibrator("entropy", onnx_path, kept, workdir, settings)
+            _seed_histograms(cal, ranges, settings)
+            _feed(cal, source, "calibrating (entropy)")
+            log.info("choosing %d entropy thresholds (KL divergence, %d bins)", len(kept), HISTOGRAM_BINS)
+            entropy = cal.compute_data()
+            del cal
+            placeholders = {k: v for k, v in ranges.items() if k not in kept}
+            ranges = calib.TensorsData(entropy.calibration_method, {**placeholders, **dict(entropy.items())})
+    log.debug("onnxruntime calibrator output:\n%s", quiet.getvalue())
+    calib.save_tensors_data(ranges, cache)
+    return used

@@ -1,0 +1,106 @@
+"""ONNX graph edits shared by `export fp16` and calibration's FP16 base.
+
+- `match_nodes`: pick nodes by a user's pattern ('depthwise', an op type such as Gemm,
+  or a node-name glob), so every option that names layers (`export fp16 --keep-fp32`,
+  `calibration --exclude/--keep-fp32`) reads a pattern the same way.
+- `to_float16`: onnxconverter-common's FP16 conversion with float32 graph I/O and some
+  nodes kept in FP32, mending one converter slip.
+
+Both take and return onnx ModelProtos; nothing here is imported by the runtime itself.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from .errors import UserError, require
+
+PATTERN_HELP = "'depthwise', an op type like Gemm, or a node-name glob like 'node_conv2d_*'"
+
+
+def node_matches(node: Any, pattern: str) -> bool:
+    """Whether one ONNX NodeProto matches `pattern`."""
+    if pattern == "depthwise":
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        return bool(node.op_type == "Conv" and group > 1)
+    return bool(node.op_type == pattern or fnmatch.fnmatchcase(node.name, pattern))
+
+
+def match_nodes(model: Any, patterns: list[str], option: str) -> list[str]:
+    """Names of the nodes of `model` that any pattern matches, in graph order.
+
+    A pattern that matches nothing is a user error naming `option`: a typo must not
+    silently keep nothing."""
+    chosen: list[str] = []
+    for pattern in patterns:
+        matched = [node.name for node in model.graph.node if node_matches(node, pattern)]
+        if not matched:
+            raise UserError(f"{option} {pattern!r} matches no node (try {PATTERN_HELP})")
+        chosen.extend(m for m in matched if m not in chosen)
+    return chosen
+
+
+def to_float16(model: Any, keep_fp32: list[str]) -> Any:
+    """`model` with every float tensor in FP16 except its inputs/outputs and `keep_fp32` nodes."""
+    import onnx
+
+    float16 = require("onnxconverter_common.float16", "pip install onnxconverter-common (in the export extra)")
+    originally_fp32 = {o.name for o in model.graph.output if o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    fp32_weights = {t.name: t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    # A uint8 input (`export onnx --input uint8`) is cast to float inside the graph; that Cast
+    # stays float32 (the converter would retype its output but not its `to`, which ORT refuses).
+    non_float_inputs = {i.name for i in model.graph.input if i.type.tensor_type.elem_type != onnx.TensorProto.FLOAT}
+    input_casts = [n.name for n in model.graph.node if n.op_type == "Cast" and n.input[0] in non_float_inputs]
+    block = [*keep_fp32, *(c for c in input_casts if c not in keep_fp32)]
+    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block)
+    _restore_fp32_weights(converted, set(keep_fp32), fp32_weights)
+    # When a kept node writes a graph output, the converter casts that output to FP16 and
+    # declares it FP16, despite keep_io_types. The kept node already computes FP32: make
+    # the cast a no-op to float32 and declare the output float32 again.
+    producers = {out: node for node in converted.graph.node for out in node.output}
+    for output in converted.graph.output:
+        if output.name in originally_fp32 and output.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+            cast = producers.get(output.name)
+            if cast is None or cast.op_type != "Cast":
+                raise UserError(f"FP16 conversion left output {output.name!r} in FP16 and cannot mend it")
+            for attr in cast.attribute:
+                if attr.name == "to":
+                    attr.i = onnx.TensorProto.FLOAT
+            output.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    return converted
+
+
+def _restore_fp32_weights(model: Any, kept: set[str], fp32_weights: dict[str, Any]) -> None:
+    """Feed kept nodes their original FP32 weights: the converter rounds every initializer
+    to FP16 and casts it back for a kept node, which loses precision and range."""
+    import onnx
+
+    producers = {out: node for node in model.graph.node for out in node.output}
+    added: set[str] = set()
+    for node in model.graph.node:
+        if node.name not in kept:
+            continue
+        for slot, name in enumerate(node.input):
+            cast = producers.get(name)
+            if cast is None or cast.op_type != "Cast" or cast.input[0] not in fp32_weights:
+                continue
+            original = fp32_weights[cast.input[0]]
+            fp32_name = f"{original.name}_fp32"
+            if fp32_name not in added:
+                copy = onnx.TensorProto()
+                copy.CopyFrom(original)
+                copy.name = fp32_name
+                model.graph.initializer.append(copy)
+                added.add(fp32_name)
+            node.input[slot] = fp32_name
+    if added:  # the casts and FP16 copies that only kept nodes read are dead now
+        used = {name for node in model.graph.node for name in node.input}
+        dead = [n for n in model.graph.node if n.op_type == "Cast" and not set(n.output) & used]
+        dead_outputs = {o.name for o in model.graph.output}
+        for node in dead:
+            if not set(node.output) & dead_outputs:
+                model.graph.node.remove(node)
+        used = {name for node in model.graph.node for name in node.input}
+        for init in [t for t in model.graph.initializer if t.name not in used]:
+            model.graph.initializer.remove(init)

@@ -1,0 +1,56 @@
+"""Bad options and unusable data end in one line and a documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibration import __main__ as cli
+from tests.calibration.conftest import copy_export
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-drop", "-0.5"], "--max-drop must be between 0 and 100"),
+        (["--max-drop", "100.5"], "--max-drop must be between 0 and 100"),
+        (["--method", "percentile", "--percentile", "0"], "--percentile must be in (0, 100]"),
+        (["--method", "percentile", "--percentile", "100.01"], "--percentile must be in (0, 100]"),
+        (["--keep-fp32", "NoSuchOp"], "--keep-fp32 'NoSuchOp' matches no node"),
+        (["--exclude", "nothing_*"], "--exclude 'nothing_*' matches no node"),
+        (["--best-effort"], "--best-effort only applies with --max-drop"),
+    ],
+)
+def test_bad_options_are_one_line_exit_2(digits_export: Path, capsys, extra: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main([str(digits_export / "model.onnx"), "--data", "digits", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and err.startswith("error: ")
+
+
+def _corrupt_folder(root: Path) -> Path:
+    root.mkdir()
+    for i in range(12):
+        (root / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(i + 3)))
+    return root
+
+
+def _nan_array(path: Path) -> Path:
+    x = np.zeros((20, 3, 32, 32), np.float32)
+    x[:, 0, 0, 0] = np.nan
+    x[::2, 1, 1, 1] = np.inf
+    np.save(path, x)
+    return path
+
+
+@pytest.mark.parametrize("make", [_corrupt_folder, _nan_array], ids=["corrupt-files", "not-finite"])
+def test_no_usable_image_says_how_many_are_needed(digits_export: Path, tmp_path: Path, capsys, make) -> None:  # type: ignore[no-untyped-def]
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    data = make(tmp_path / ("imgs" if make is _corrupt_folder else "x.npy"))
+    for method in ("entropy", "max"):
+        assert cli.main([str(onnx_path), "--data", str(data), "--method", method]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "need at least 8 usable images" in err
+        assert "No data is collected" not in err
+    assert sorted(p.name for p in onnx_path.parent.iterdir()) == ["golden.npz", "model.json", "model.onnx"]
