@@ -99,16 +99,19 @@ $(B)/model.%.onnx-parity.json: $(B)/model.%.onnx $(B)/model.onnx
 	@rc=0; $(PY) -m runtime parity $< --json > $@.tmp || rc=$$?; \
 	  if [ $$rc -ge 2 ]; then rm -f $@.tmp; exit $$rc; fi; mv $@.tmp $@
 
-# ---- make demo: the whole pipeline on convmixer_digits, ONNX Runtime on the CPU ----
+# ---- make demo: the whole pipeline on convmixer_digits; ONNX Runtime on the CPU, plus ----
+# ---- TensorRT-RTX engines built ahead of time (or TensorRT engines where a GPU is) ----
+# Steps 1-3 go through the same file targets as `make engine`, so step 7 reuses them.
 D := build/convmixer_digits
+DEMO := MODEL=convmixer_digits CALIB=digits GOLDEN=$(D)/samples
 demo: setup
 	@echo "== 1. export convmixer_digits (bundled trained weights) to ONNX"
 	$(PY) scripts/digit_samples.py $(D)/samples 12
-	$(PY) -m export onnx --model convmixer_digits --out $(D) --golden-images $(D)/samples
+	@$(MAKE) --no-print-directory $(DEMO) $(D)/model.onnx
 	@echo "== 2. FP16 graph"
-	$(PY) -m export fp16 $(D)/model.onnx
+	@$(MAKE) --no-print-directory $(DEMO) $(D)/model.fp16.onnx
 	@echo "== 3. INT8 calibration on the digits train split"
-	$(PY) -m calibration $(D)/model.onnx --data digits
+	@$(MAKE) --no-print-directory $(DEMO) $(D)/model.int8.onnx
 	@echo "== 4. parity against the PyTorch golden logits (ONNX Runtime)"
 	@for m in model model.fp16 model.int8; do $(PY) -m runtime parity $(D)/$$m.onnx; done
 	@echo "== 5. held-out top-1 (the 359-image digits test split, never trained on)"
@@ -117,7 +120,7 @@ demo: setup
 	$(PY) -m runtime classify $(D)/model.int8.onnx $(D)/samples --topk 1 --workers 0
 	@if $(PY) -m export check >/dev/null 2>&1; then \
 	  echo "== 7. engines: TensorRT with a GPU, or TensorRT-RTX ahead of time without one"; \
-	  $(MAKE) --no-print-directory engine MODEL=convmixer_digits CALIB=digits GOLDEN=$(D)/samples; \
+	  $(MAKE) --no-print-directory engine $(DEMO); \
 	else echo "== 7. no TensorRT or TensorRT-RTX here: engines skipped (python -m export check says why)"; fi
 
 clean:
