@@ -14,7 +14,7 @@ import numpy as np
 
 from runtime.backends.onnxruntime import OnnxRuntimeRunner
 from runtime.errors import UserError, require
-from runtime.graph_edit import match_nodes
+from runtime.graph_edit import load_onnx, match_nodes
 from runtime.io import atomic_path, read_json, sha256_file, write_json_atomic
 from runtime.manifest import load_manifest, precision_onnx
 from runtime.runner import Runner
@@ -115,7 +115,7 @@ def calibrate(
     Returns (report path, report), the report being None when the existing INT8 graph
     was already made from this ONNX file, data and options.
     """
-    onnx = require("onnx", "pip install onnx")
+    require("onnx", "pip install onnx")
     options = options or CalibrationOptions()
     options.validate()
     onnx_path = Path(onnx_path)
@@ -126,7 +126,7 @@ def calibrate(
     manifest = load_manifest(onnx_path)
     if manifest.random_init:
         log.warning("%s has random weights: the INT8 accuracy figures below are meaningless", manifest.model)
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    model = load_onnx(onnx_path, load_external_data=False)
     excluded = match_nodes(model, list(options.exclude), "--exclude")
     kept_fp32 = match_nodes(model, list(options.keep_fp32), "--keep-fp32")
     layers = [n for n in quantizable_layers(model) if n not in excluded and n not in kept_fp32]

@@ -48,24 +48,12 @@ def cmd_fp16(args: argparse.Namespace) -> int:
 def cmd_engine(args: argparse.Namespace) -> int:
     from runtime.errors import UserError
     from runtime.flavours import TENSORRT_RTX
-    from runtime.manifest import load_manifest
-    from runtime.parity import precision_of
 
-    from .profiles import (
-        EngineOptions,
-        Profile,
-        default_profile,
-        engine_path_for,
-        parse_compute_capabilities,
-        trtexec_command,
-        validate,
-    )
+    from .engine import build_engine, checked_options
+    from .profiles import EngineOptions, Profile, engine_path_for, parse_compute_capabilities, trtexec_command
 
-    manifest = load_manifest(args.onnx)
-    spec = manifest.input_spec
-    profiles = [Profile.parse(s) for s in args.shapes] or [default_profile(manifest.preprocessing.input_size, spec)]
     options = EngineOptions(
-        profiles=profiles,
+        profiles=[Profile.parse(s) for s in args.shapes],  # none: the model's default, filled in when checked
         workspace_mib=args.workspace,
         opt_level=args.opt_level,
         timing_cache=args.timing_cache,
@@ -76,15 +64,12 @@ def cmd_engine(args: argparse.Namespace) -> int:
         compute_capabilities=parse_compute_capabilities(args.compute_capability) if args.compute_capability else [],
         tf32=args.tf32,
     )
-    act = str(manifest.data.get("arch", {}).get("act", ""))
-    validate(options, manifest.patch_size, precision_of(args.onnx), act, spec)
     if args.print_trtexec:
-        if args.flavour == TENSORRT_RTX:
+        options = checked_options(args.onnx, options)
+        if options.flavour == TENSORRT_RTX:
             raise UserError(f"--print-trtexec: {TENSORRT_RTX} ships no trtexec; build with python -m export engine")
         print(trtexec_command(args.onnx, args.out or engine_path_for(args.onnx), options))
         return 0
-    from .engine import build_engine
-
     path, meta = build_engine(args.onnx, options, args.out)
     where = f"on {meta.gpu_name}" if meta.built_with_gpu else "without a GPU"
     print(

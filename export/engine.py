@@ -45,6 +45,25 @@ def default_options(onnx_path: Path) -> EngineOptions:
     return EngineOptions(profiles=[default_profile(manifest.preprocessing.input_size, manifest.input_spec)])
 
 
+def checked_options(onnx_path: Path, options: EngineOptions | None = None) -> EngineOptions:
+    """`options` completed and checked against the model before TensorRT is touched: the
+    ONNX file must exist, no profile means the default one, and no flavour means
+    default_flavour(), whose rules then apply. The one place options are validated."""
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise UserError(f"{onnx_path}: no such file")
+    manifest = load_manifest(onnx_path)
+    options = options or EngineOptions(profiles=[])
+    options = dataclasses.replace(
+        options,
+        profiles=options.profiles or [default_profile(manifest.preprocessing.input_size, manifest.input_spec)],
+        flavour=options.flavour or default_flavour(),
+    )
+    activation = str(manifest.data.get("arch", {}).get("act", ""))
+    validate(options, manifest.patch_size, precision_of(onnx_path), activation, manifest.input_spec)
+    return options
+
+
 def _serialize(
     flavour: str,
     builder: trt.Builder,
@@ -92,16 +111,10 @@ def build_engine(
     """Build `model.<precision>.engine`, its `.engine.json` sidecar and its `.layers.json`
     report beside `onnx_path` (or at `out`); returns the engine path and the sidecar."""
     onnx_path = Path(onnx_path)
-    if not onnx_path.is_file():
-        raise UserError(f"{onnx_path}: no such file")
+    options = checked_options(onnx_path, options)
+    flavour = str(options.flavour)
     manifest = load_manifest(onnx_path)
     precision = precision_of(onnx_path)
-    options = options or default_options(onnx_path)
-    flavour = options.flavour or default_flavour()
-    options = dataclasses.replace(options, flavour=flavour)
-    validate(
-        options, manifest.patch_size, precision, str(manifest.data.get("arch", {}).get("act", "")), manifest.input_spec
-    )
     host = build_host(flavour)
     engine_path = Path(out or engine_path_for(onnx_path))
     targets = rtx_targets(options) if flavour == TENSORRT_RTX else [host.compute_capability or "?"]
@@ -147,7 +160,7 @@ def build_engine(
         hardware_compatibility=options.hardware_compatibility,
         version_compatible=options.version_compatible,
         dla_core=options.dla_core,
-        options=options.to_dict(),
+        options=options.to_dict(),  # only what has no field of its own above
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
     save_build(engine_path, serialized, meta, report)

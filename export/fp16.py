@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from runtime.errors import UserError, require
-from runtime.graph_edit import match_nodes, to_float16
+from runtime.graph_edit import load_onnx, match_nodes, to_float16
 from runtime.io import atomic_path
 from runtime.manifest import GOLDEN_NAME, precision_onnx
 from runtime.parity import ParityResult, compare
@@ -45,7 +45,7 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
     if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
         raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
     out = Path(out or precision_onnx(onnx_path, "fp16"))
-    model = onnx.load(str(onnx_path))
+    model = load_onnx(onnx_path)
     kept = match_nodes(model, keep_fp32 or [], "--keep-fp32")
     if kept:
         log.info("keeping %d node(s) in FP32: %s", len(kept), ", ".join(kept))

@@ -14,6 +14,13 @@ Both are read into the same report:
 Precisions are spelled fp32/fp16/bf16/int8/fp8; other data types (int32, bool, ...) keep
 their library name in lower case.
 
+Layer types are the library's, in lower case, except that a layer RTX calls `correlation`
+(a convolution left on its own) is reported as `convolution`. Most convolutions do not
+appear under that name: RTX fuses them with their neighbours into `runtime_fusion` or
+`kgen` layers (the fused layer's name and ONNX nodes still show them, e.g. `Corr...` and
+node_conv2d). Other types seen are `shape_call` (shape arithmetic) and, from TensorRT's
+inspector, its own names (convolution, pointwise, ...).
+
 The summary counts each layer once, by its *compute precision*, read from its input
 tensors: int8 (or fp8) when every input is quantized (a convolution reading int8
 activations with int8 weights is int8 even when it writes fp32), else the narrowest
@@ -52,8 +59,8 @@ _DTYPE_WORDS = {
     "int4": "int4",
     "fp4": "fp4",
 }
-# The library's word for a layer type -> the report's. RTX names convolutions "correlation"
-# (what the kernel computes); TensorRT's inspector says "Convolution" in ParameterType.
+# The library's word for a layer type -> the report's. RTX names an unfused convolution
+# "correlation" (what the kernel computes); TensorRT's inspector says "Convolution" in ParameterType.
 _TYPE_NAMES = {"correlation": "convolution"}
 _ONNX_NODE = re.compile(r"\[ONNX Layer: ([^\]]*)\]")
 _DATATYPE = re.compile(r"Datatype: (\w+)")
@@ -152,7 +159,7 @@ class LayerReport:
         rows = [
             (
                 layer.name[:44],
-                layer.type[:12],
+                layer.type,
                 cell(layer.inputs),
                 cell(layer.weights),
                 cell(layer.outputs),
@@ -254,6 +261,8 @@ def layers_path_for(engine: str | Path) -> Path:
 def read_report(path: str | Path) -> LayerReport:
     """The layer report of an engine (give the .engine or its .layers.json)."""
     path = Path(path)
+    if not path.name.endswith((".engine", ".layers.json")):
+        raise UserError(f"{path}: expected an engine (model.<precision>.engine) or its .layers.json report")
     report = path if path.name.endswith(".layers.json") else layers_path_for(path)
     if not report.is_file():
         raise UserError(

@@ -125,19 +125,14 @@ class EngineOptions:
     flavour: str | None = None  # runtime.flavours; None: default_flavour() at build time
     compute_capabilities: list[str] = field(default_factory=list)  # tensorrt-rtx targets; [] = its default set
     tf32: bool = False  # allow TF32 maths for FP32 layers (TensorRT's default is on; ours is off)
-    extra: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
+        """The sidecar's `options`: only the settings EngineMeta has no field for (flavour,
+        tf32, compatibility, DLA core and target compute capabilities are fields there)."""
         return {
-            "flavour": self.flavour,
-            "compute_capabilities": list(self.compute_capabilities),
-            "tf32": self.tf32,
             "workspace_mib": self.workspace_mib,
             "opt_level": self.opt_level,
             "timing_cache": str(self.timing_cache) if self.timing_cache else None,
-            "hardware_compatibility": self.hardware_compatibility,
-            "version_compatible": self.version_compatible,
-            "dla_core": self.dla_core,
         }
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from runtime.engine_meta import EngineMeta, describe_profiles, read_sidecar
 from runtime.errors import UserError
+from runtime.flavours import TENSORRT
+from runtime.graph_edit import load_onnx
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest, precision_onnx
 
 from .profiles import engine_path_for
@@ -102,26 +104,44 @@ instance_group [
 
 def find_artifact(build_dir: Path, precision: str, fmt: str | None) -> Path:
     """The engine (preferred) or ONNX graph of `precision` in `build_dir`, or a UserError
-    that says what to build first."""
+    that says what to build first. With no `fmt`, a TensorRT-RTX engine is passed over for
+    the ONNX graph: RTX engines are for RTX desktops, and Triton's tensorrt_plan backend
+    runs TensorRT engines (asked for by `fmt="engine"`, describe_engine refuses it)."""
     onnx = precision_onnx(build_dir / "model.onnx", precision)
     engine = engine_path_for(onnx)
-    if fmt == "engine" or (fmt is None and engine.is_file()):
-        if engine.is_file():
-            return engine
-        raise UserError(f"{build_dir}: no {engine.name}; build it first: python -m export engine {onnx}")
-    if onnx.is_file():
-        return onnx
     first = {
         "fp32": f"python -m export onnx --model <name> --out {build_dir}",
         "fp16": f"python -m export fp16 {build_dir / 'model.onnx'}",
         "int8": f"python -m calibration {build_dir / 'model.onnx'} --data <images>",
     }[precision]
+    if fmt == "engine":
+        if engine.is_file():
+            return engine
+        raise UserError(f"{build_dir}: no {engine.name}; build it first: python -m export engine {onnx}")
+    if fmt is None and engine.is_file():
+        flavour = read_sidecar(engine).flavour
+        if flavour == TENSORRT:
+            return engine
+        if not onnx.is_file():
+            raise UserError(
+                f"{engine}: built with {flavour}, which Triton's tensorrt_plan backend cannot run, and there is "
+                f"no {onnx.name} to serve instead; build one ({first}) or an engine with --flavour tensorrt"
+            )
+        log.info(
+            "%s was built with %s (for RTX desktops; Triton's tensorrt_plan backend runs TensorRT engines): "
+            "using %s with the ONNX Runtime backend instead",
+            engine.name,
+            flavour,
+            onnx.name,
+        )
+    if onnx.is_file():
+        return onnx
     raise UserError(f"{build_dir}: no {onnx.name} or {engine.name}; build one first: {first}")
 
 
 def describe_engine(engine: Path, manifest: Manifest, name: str, max_batch: int | None, instances: int) -> TritonModel:
     meta = read_sidecar(engine)
-    if meta.flavour != "tensorrt":
+    if meta.flavour != TENSORRT:
         raise UserError(
             f"{engine}: built with {meta.flavour}; Triton's tensorrt_plan backend runs TensorRT engines only. "
             f"Build one with --flavour tensorrt, or export the ONNX graph: --format onnx"
@@ -163,7 +183,7 @@ def describe_onnx(onnx_path: Path, manifest: Manifest, name: str, max_batch: int
     top = DEFAULT_MAX_BATCH if max_batch is None else max_batch
     if top < 1:
         raise UserError(f"--max-batch {top}: must be at least 1")
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    graph = load_onnx(onnx_path, load_external_data=False).graph
     inputs = {i.name: i for i in graph.input}
     if INPUT_NAME not in inputs or OUTPUT_NAME not in {o.name for o in graph.output}:
         raise UserError(f"{onnx_path}: expected input '{INPUT_NAME}' and output '{OUTPUT_NAME}'")
@@ -195,6 +215,8 @@ def write_repository(
         raise UserError(f"--precision {precision}: expected fp32, fp16 or int8")
     if instances < 1:
         raise UserError(f"--instances {instances}: must be at least 1")
+    if build_dir.is_file():
+        raise UserError(f"{build_dir}: expected the build/<model>/ folder, got a file")
     if not build_dir.is_dir():
         raise UserError(f"{build_dir}: no such folder (expected build/<model>/ from python -m export onnx)")
     artifact = find_artifact(build_dir, precision, fmt)
@@ -220,8 +242,9 @@ def write_repository(
             _swap_into_place(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    except OSError as exc:
-        raise UserError(f"{target}: cannot write the model repository ({exc.strerror or exc})") from None
+    except OSError as exc:  # an OS error (exit 74), named by the folder asked for, not a temporary one
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot write the model repository ({reason})", str(target)) from None
     log.info("wrote %s from %s (%s, max batch %d)", target, artifact.name, model.platform, model.max_batch_size)
     return target
 

@@ -104,3 +104,19 @@ def _restore_fp32_weights(model: Any, kept: set[str], fp32_weights: dict[str, An
         used = {name for node in model.graph.node for name in node.input}
         for init in [t for t in model.graph.initializer if t.name not in used]:
             model.graph.initializer.remove(init)
+
+
+def load_onnx(path: Any, load_external_data: bool = True) -> Any:
+    """The ModelProto in the file `path`, or a one-line UserError when it is not one.
+
+    Always read as binary protobuf: onnx.load would read a `.json` name as JSON text."""
+    onnx = require("onnx", "pip install -e '.[export]'")
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load_model(str(path), format="protobuf", load_external_data=load_external_data)
+    except DecodeError as exc:
+        raise UserError(f"{path}: not an ONNX model ({exc})") from None
+    if not model.graph.node:  # stray bytes can parse as an empty message
+        raise UserError(f"{path}: not an ONNX model (no graph nodes)")
+    return model

@@ -49,4 +49,6 @@ def network_from_onnx(
             desc = " ".join(str(err.desc()).split())
             problems.append(f"node {err.node()} {err.node_name()!r} ({err.node_operator()}): {desc}")
         raise UserError(f"{flavour}'s ONNX parser rejected {onnx_path}: " + " | ".join(problems or ["no reason given"]))
+    if network.num_outputs == 0:  # stray bytes can parse as an empty model
+        raise UserError(f"{onnx_path}: not an ONNX model ({flavour}'s parser found no graph outputs)")
     return network, parser

@@ -11,20 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from runtime.engine_meta import EngineMeta, sidecar_path
-from runtime.errors import UserError
 from runtime.io import atomic_path, write_json_atomic
 
 from ..layers import LayerReport, layers_path_for
 
 
 def save_build(engine_path: Path, serialized: memoryview, meta: EngineMeta, report: LayerReport) -> None:
+    """An OSError (read-only or full disk) propagates naming the file: the command line
+    reports it as an operating-system error, and atomic_path has left no partial file."""
     sidecar, layers = sidecar_path(engine_path), layers_path_for(engine_path)
-    try:
-        sidecar.unlink(missing_ok=True)
-        layers.unlink(missing_ok=True)
-        with atomic_path(engine_path) as tmp:
-            tmp.write_bytes(serialized)
-        write_json_atomic(sidecar, meta.to_dict())
-        write_json_atomic(layers, report.to_dict())
-    except OSError as exc:
-        raise UserError(f"{engine_path}: cannot write the engine or its records ({exc.strerror or exc})") from None
+    sidecar.unlink(missing_ok=True)
+    layers.unlink(missing_ok=True)
+    with atomic_path(engine_path) as tmp:
+        tmp.write_bytes(serialized)
+    write_json_atomic(sidecar, meta.to_dict())
+    write_json_atomic(layers, report.to_dict())

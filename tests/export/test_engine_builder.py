@@ -200,7 +200,7 @@ def test_engine_step_never_imports_torch() -> None:
 
 
 def test_print_trtexec_works_without_tensorrt(model_dir: Path) -> None:
-    res = run_cli("export", "engine", str(model_dir / "model.onnx"), "--print-trtexec")
+    res = run_cli("export", "engine", str(model_dir / "model.onnx"), "--print-trtexec", "--flavour", "tensorrt")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("trtexec --onnx=") and "--maxShapes=images:64x3x32x32" in res.stdout
 

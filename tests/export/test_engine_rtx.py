@@ -151,7 +151,9 @@ def test_two_resolution_buckets(digits_export: Path, tmp_path: Path) -> None:
     engine, meta = build_engine(d / "model.onnx", opts)
     assert [p["max"] for p in meta.profiles] == [[16, 3, 32, 32], [4, 3, 64, 64]]
     assert meta.target_compute_capabilities == ["8.6", "12.0"]
-    assert json.loads((d / "model.fp32.engine.json").read_text())["options"]["compute_capabilities"] == ["8.6", "12.0"]
+    side = json.loads((d / "model.fp32.engine.json").read_text())
+    assert side["target_compute_capabilities"] == ["8.6", "12.0"]
+    assert set(side["options"]) == {"workspace_mib", "opt_level", "timing_cache"}  # each fact once
 
 
 def test_unknown_op_is_refused_naming_node_and_op(digits_export: Path, tmp_path: Path) -> None:

@@ -83,3 +83,16 @@ def test_inspector_json() -> None:
     assert layer.onnx_nodes == ["/stem/Conv", "/stem/act"] and layer.precision == "int8"
     with pytest.raises(UserError, match="names only"):
         parse_inspector_json(json.dumps({"Layers": ["a", "b"]}))
+
+
+def test_table_prints_long_layer_types_whole() -> None:
+    fused = LayerInfo("__myl_CorrMulAdd_myl0_2", "runtime_fusion", ["fp16"], ["fp16"], ["fp16"], ["node_conv2d"])
+    header, _, row, _ = LayerReport([fused], "capture").table().splitlines()
+    assert row.split()[1] == "runtime_fusion"
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.fp16.engine.json", "model.json"])
+def test_layers_of_anything_but_an_engine_or_its_report_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("{}")
+    with pytest.raises(UserError, match=r"expected an engine \(model.<precision>.engine\) or its .layers.json"):
+        read_report(tmp_path / name)

@@ -109,7 +109,7 @@ def test_rewrite_replaces_the_model_whole_and_a_failure_keeps_the_old_one(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(shutil, "copyfile", disk_full)
-    with pytest.raises(UserError, match="No space left on device"):
+    with pytest.raises(OSError, match="No space left on device"):
         write_repository(build, repo, max_batch=2)
     assert parse_config(repo / "convmixer_digits").max_batch_size == 4
     assert (repo / "convmixer_digits" / "1" / "model.onnx").is_file()
@@ -129,7 +129,26 @@ def test_engines_triton_cannot_run_are_refused(build: Path, tmp_path: Path) -> N
     profile = [{"min": [1, 3, 32, 32], "opt": [8, 3, 32, 32], "max": [16, 3, 32, 32]}]
     add_engine(build, "fp16", profile, flavour="tensorrt-rtx")
     with pytest.raises(UserError, match="tensorrt_plan backend runs TensorRT engines only"):
-        write_repository(build, tmp_path / "repo", "fp16")
+        write_repository(build, tmp_path / "repo", "fp16", fmt="engine")
     add_engine(build, "fp16", profile)
     with pytest.raises(UserError, match="profiles allow 1..16"):
         write_repository(build, tmp_path / "repo", "fp16", max_batch=64)
+
+
+def test_a_file_for_the_build_folder_is_named_as_such(build: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="expected the build/<model>/ folder, got a file"):
+        write_repository(build / "model.onnx", tmp_path / "repo")
+
+
+def test_default_format_passes_over_an_rtx_engine_for_the_onnx_graph(
+    build: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    profile = [{"min": [1, 3, 32, 32], "opt": [8, 3, 32, 32], "max": [16, 3, 32, 32]}]
+    add_engine(build, "fp32", profile, flavour="tensorrt-rtx")
+    with caplog.at_level("INFO", logger="export.triton"):
+        target = write_repository(build, tmp_path / "repo")
+    assert parse_config(target).platform == "onnxruntime_onnx" and (target / "1" / "model.onnx").is_file()
+    assert "built with tensorrt-rtx" in caplog.text and "tensorrt_plan backend runs TensorRT engines" in caplog.text
+    (build / "model.onnx").unlink()
+    with pytest.raises(UserError, match="no model.onnx to serve instead"):
+        write_repository(build, tmp_path / "repo2")

@@ -301,6 +301,7 @@ def make_module(
         def __init__(self, flags: int) -> None:
             self.flags = flags
             self.onnx: str | None = None
+            self.num_outputs = 0
 
     class ParserError:
         def __init__(self, index: int, name: str, op: str) -> None:
@@ -350,6 +351,7 @@ def make_module(
                 if n.op_type not in self.SUPPORTED
             ]
             self.network.onnx = path
+            self.network.num_outputs = len(model.graph.output)
             return not self.errors
 
         @property
