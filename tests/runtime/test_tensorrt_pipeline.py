@@ -421,3 +421,23 @@ def test_real_rtx_validity_check_is_reported_in_one_line(model_dir: Path, monkey
     engine.with_name(engine.name + ".json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match=r"model.engine: tensorrt-rtx says this engine cannot run here"):
         runtime.load(engine).activate()
+
+
+def test_deactivate_reclaims_the_lane_of_an_abandoned_infer_batches(model_dir: Path, fake: Any) -> None:
+    _, cuda = fake
+    engine = _engine(model_dir, DYNAMIC)
+    batches = [_images(2, seed=s) for s in range(3)]
+    runner = runtime.load(engine).activate()
+    gen = runner.infer_batches(iter(batches))
+    first = next(gen)  # the caller stops here but keeps `gen`
+    np.testing.assert_allclose(first, _reference(model_dir, batches[0]), rtol=1e-5, atol=1e-5)
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (runner.deactivate(), done.set()), daemon=True)
+    closer.start()
+    assert done.wait(10), "deactivate() waited forever on the suspended generator's lane"
+    assert cuda.memory == {} and cuda.streams == set()  # the parked lane was freed too
+    with pytest.raises(UserError, match="deactivated while infer_batches was paused"):
+        next(gen)
+    gen.close()
+    with runner:  # reactivated: its lane bookkeeping is sound, so the next deactivate() returns
+        np.testing.assert_allclose(runner.infer(batches[1]), _reference(model_dir, batches[1]), rtol=1e-5, atol=1e-5)
