@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -293,9 +293,6 @@ class TensorRTRunner(Runner):
         lo, opt, hi = (tuple(int(d[i]) for i in range(len(d))) for d in shapes)
         return lo, opt, hi
 
-    def allowed(self) -> str:
-        return self.profiles.describe()
-
     def accepts(self, shape: tuple[int, ...]) -> bool:
         return self.profiles.accepts(tuple(shape))
 
@@ -392,7 +389,7 @@ class TensorRTRunner(Runner):
     def _infer_device(self, images: Any) -> np.ndarray:
         return self._run_batches([images], self._device_batch)[0]
 
-    def infer_batches(self, batches: Iterable[Any]) -> Iterator[np.ndarray]:
+    def infer_batches(self, batches: Iterable[Any]) -> Generator[np.ndarray, None, None]:
         self._require_active()
         lane = self._checkout()
         try:
