@@ -45,8 +45,6 @@ def cmd_parity(args: argparse.Namespace) -> int:
 def _transform(args: argparse.Namespace, manifest: Manifest) -> ImageTransform:
     """How this command turns images into the model's input: model.json's preprocessing
     and input spec, with the command line's decode options."""
-    import dataclasses
-
     from .pipeline import ImageTransform
 
     cfg = manifest.preprocessing

@@ -10,6 +10,7 @@ when the run ends, so an interrupted run leaves no torn file.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import json
@@ -27,7 +28,7 @@ from tqdm import tqdm
 from .errors import UserError
 from .inputs import ImageInputs
 from .io import atomic_path
-from .pipeline import HostPipeline
+from .pipeline import Batch, HostPipeline
 from .runner import Runner
 
 log = logging.getLogger(__name__)
@@ -127,20 +128,39 @@ def classify(
         for skip in inputs.skipped:
             skipped += 1
             log.warning("skipped %s: %s", skip.path, skip.reason)
-            writer.write({"path": skip.path, "error": f"{skip.path}: {skip.reason}"})
+            writer.write({"path": skip.path, "error": skip.reason})
             bar.update(1)
-        for b in pipeline.batches(inputs.paths, buffer):
-            found = top_k_records(runner.infer(b.images), topk, labels) if b.images is not None else []
+        waiting: collections.deque[Batch] = collections.deque()  # decoded, logits not yet back
+
+        def to_runner() -> Iterator[np.ndarray]:
+            for b in pipeline.batches(inputs.paths, buffer):
+                waiting.append(b)
+                if b.images is not None:
+                    yield b.images
+
+        def write(b: Batch, found: list[dict[str, Any]]) -> None:
+            nonlocal classified, skipped
             row_of = {path_index: row for row, path_index in enumerate(b.ok)}
             for i, path in enumerate(b.paths):
                 if i in b.errors:
                     skipped += 1
-                    log.warning("skipped %s", b.errors[i])
+                    log.warning("skipped %s: %s", path, b.errors[i])
                     writer.write({"path": path, "error": b.errors[i]})
                     continue
                 writer.write({"path": path, **found[row_of[i]]})
                 classified += 1
             bar.update(len(b.paths))
+
+        # One infer_batches pass, so the runner copies batch i+1 to the GPU while batch i
+        # runs. Its contract: a batch's memory may be refilled once the next batch is asked
+        # for, which is when the pipeline assembles the next batch into `buffer`.
+        with contextlib.closing(runner.infer_batches(to_runner())) as results:
+            for logits in results:
+                while waiting[0].images is None:  # batches where nothing decoded, in input order
+                    write(waiting.popleft(), [])
+                write(waiting.popleft(), top_k_records(logits, topk, labels))
+        while waiting:
+            write(waiting.popleft(), [])
     return ClassifyStats(inputs.count, classified, skipped, time.perf_counter() - start)
 
 

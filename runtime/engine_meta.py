@@ -169,12 +169,6 @@ def check_library(meta: EngineMeta, engine: Path, version: str) -> None:
         )
 
 
-def check_compatible(meta: EngineMeta, engine: Path, trt_version: str, compute_capability: str, gpu_name: str) -> None:
-    """Raise UserError if this library version or GPU cannot run the engine described by `meta`."""
-    check_device(meta, engine, (gpu_name, compute_capability))
-    check_library(meta, engine, trt_version)
-
-
 def check_provenance(meta: EngineMeta, engine: Path, manifest: Manifest) -> None:
     """Refuse an engine that was not built from this export's graphs.
 
@@ -215,15 +209,6 @@ def check_provenance(meta: EngineMeta, engine: Path, manifest: Manifest) -> None
                         f"and {manifest.path.name} records {recorded[:12]}…"
                     )
                 )
-
-
-def profile_for(meta: EngineMeta, shape: tuple[int, ...]) -> int | None:
-    """Index of the first profile whose min..max range holds `shape`, or None."""
-    for i, profile in enumerate(meta.profiles):
-        lo, hi = profile["min"], profile["max"]
-        if len(shape) == len(lo) and all(a <= s <= b for a, s, b in zip(lo, shape, hi, strict=True)):
-            return i
-    return None
 
 
 def describe_profiles(meta: EngineMeta) -> str:

@@ -31,8 +31,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     tmp: Path | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        except OSError as exc:  # mkstemp's error names its random file name, not the target
+            raise _write_error(target, exc) from None
         os.close(fd)
         tmp = Path(tmp_name)
         umask = os.umask(0)

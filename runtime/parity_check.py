@@ -47,6 +47,8 @@ def run_parity(
     The golden logits belong to the model.onnx that model.json describes: loading an
     engine checks that it was built from that export (engine_meta.check_provenance). An
     ONNX file is measured as it is, so an edited graph shows up as a parity failure."""
+    if not Path(model_file).is_file():
+        raise UserError(f"{model_file}: no such file")
     precision = precision or precision_of(str(model_file))
     pairs = load_golden(golden or Path(model_file).parent / GOLDEN_NAME)
     refs, outs, skipped = [], [], []

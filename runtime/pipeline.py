@@ -230,7 +230,7 @@ class HostPipeline:
         ok: list[int] = []
         errors: dict[int, str] = {}
         for i, path in enumerate(chunk):
-            error = _decode_into(self.transform, path, out[len(ok)])
+            error = decode_into(self.transform, path, out[len(ok)])
             if error is None:
                 ok.append(i)
             else:
@@ -320,19 +320,23 @@ def _worker(tasks: Any, results: Any, shared: Any, ring_shape: tuple[int, ...], 
         if task is None:
             return
         k, slot, row, path = task
-        results.put((k, row, _decode_into(transform, path, ring[slot, row])))
+        results.put((k, row, decode_into(transform, path, ring[slot, row])))
 
 
-def _decode_into(transform: ImageTransform, path: str, dest: np.ndarray) -> str | None:
-    """Write the sample of `path` into `dest`; the reason it cannot be used, or None."""
+def decode_into(transform: ImageTransform, path: str, dest: np.ndarray) -> str | None:
+    """Write the sample of `path` into `dest`; the reason it cannot be used (without the
+    path, which the caller's record carries), or None. Local and Ray classification both
+    decode through here, so they treat a bad file alike."""
     try:
         dest[...] = transform.from_path(path)
     except ImageError as exc:
-        return str(exc)
+        return str(exc).removeprefix(f"{path}: ")
     except (ArithmeticError, IndexError, MemoryError, RuntimeError, TypeError, struct.error) as exc:
         # What Pillow's decoders raise on some malformed files beyond OSError/ValueError:
-        # that file's problem, reported with it, not the end of the run.
-        return f"{path}: cannot decode ({type(exc).__name__}: {exc})"
+        # that file's problem, reported with it, not the end of the run. The same types
+        # can come from a bug here, so the traceback is kept at DEBUG (--verbose).
+        log.debug("decoding %s raised %s", path, type(exc).__name__, exc_info=True)
+        return f"cannot decode ({type(exc).__name__}: {exc})"
     return None
 
 

@@ -36,14 +36,15 @@ from .errors import UserError, require
 from .inputs import ImageInputs
 from .io import atomic_path
 from .manifest import Manifest, load_manifest
-from .pipeline import ImageTransform
-from .preprocess import MAX_PIXELS, ImageError
+from .pipeline import ImageTransform, decode_into
+from .preprocess import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
 RAY_HINT = "--ray needs the ray extra: pip install -e '.[ray]'"
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 CONNECT_TIMEOUT_S = 10.0
+INFERENCE_FAILED = "inference failed: "  # starts the error of each row of a batch the runner refused
 BATCHES_PER_BLOCK = 8  # paths per decode task = 8 batches: enough work to amortise a task's overhead
 
 
@@ -57,6 +58,8 @@ class RayOptions:
     batch: int = 32
     topk: int = 5
     backend: str | None = None  # runtime.load's backend; None picks by file extension
+    cuda_graph: bool = False  # TensorRT: replay each input shape from a CUDA graph
+    allow_missing_sidecar: bool = False  # TensorRT: run an engine with no .engine.json
 
 
 @dataclass
@@ -78,13 +81,7 @@ def decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> dic
     identical samples."""
     paths = [str(p) for p in batch["path"]]
     images = transform.empty_batch(len(paths))
-    errors = []
-    for i, path in enumerate(paths):
-        try:
-            images[i] = transform.from_path(path)
-            errors.append("")
-        except ImageError as exc:
-            errors.append(str(exc))
+    errors = [decode_into(transform, path, images[i]) or "" for i, path in enumerate(paths)]
     return {"path": np.asarray(paths, dtype=object), "error": np.asarray(errors, dtype=object), "image": images}
 
 
@@ -107,10 +104,17 @@ class Classifier:
     Ray gives each actor its own GPU through CUDA_VISIBLE_DEVICES, so the runner's
     device 0 is that GPU."""
 
-    def __init__(self, model_file: str, backend: str | None, topk: int, labels: list[str] | None) -> None:
+    def __init__(
+        self,
+        model_file: str,
+        backend: str | None,
+        topk: int,
+        labels: list[str] | None,
+        load_options: dict[str, Any] | None = None,
+    ) -> None:
         from . import load
 
-        self.runner = load(model_file, backend).activate()
+        self.runner = load(model_file, backend, **(load_options or {})).activate()
         self.topk, self.labels = topk, labels
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
@@ -122,8 +126,10 @@ class Classifier:
         if ok:
             try:
                 logits = self.runner.infer(np.ascontiguousarray(batch["image"][ok]))
-            except UserError as exc:  # the runner refused the batch: every row in it says why
-                errors = [e or f"inference failed ({exc})" for e in errors]
+            except UserError as exc:
+                # Every row of a refused batch says why. Ray would wrap an exception raised
+                # here beyond recognition, so ray_classify fails the job on these rows instead.
+                errors = [e or f"{INFERENCE_FAILED}{exc}" for e in errors]
             else:
                 found = dict(zip(ok, top_k_records(logits, self.topk, self.labels), strict=True))
         # Arrow, not numpy, on the way out: a failed row has null classes/labels/probs.
@@ -172,6 +178,7 @@ def classify_dataset(
             "backend": options.backend,
             "topk": options.topk,
             "labels": manifest.labels,
+            "load_options": {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar},
         },
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
@@ -315,15 +322,15 @@ def ray_classify(
     with _sink(output, fmt, options.topk) as write, ray_session(options.address) as startup:
         start = time.perf_counter()
         if inputs.skipped:
-            reasons = [f"{s.path}: {s.reason}" for s in inputs.skipped]
+            reasons = [s.reason for s in inputs.skipped]
             write(
                 pa.table({"path": [s.path for s in inputs.skipped], "error": reasons})
                 .append_column("classes", pa.nulls(len(reasons), pa.list_(pa.int64())))
                 .append_column("labels", pa.nulls(len(reasons), pa.list_(pa.string())))
                 .append_column("probs", pa.nulls(len(reasons), pa.list_(pa.float64())))
             )
-            for reason in reasons:
-                log.warning("skipped %s", reason)
+            for s in inputs.skipped:
+                log.warning("skipped %s: %s", s.path, s.reason)
             skipped += len(reasons)
         if names:
             blocks = max(1, math.ceil(len(names) / (options.batch * BATCHES_PER_BLOCK)))
@@ -331,9 +338,12 @@ def ray_classify(
             results = classify_dataset(dataset, model_file, options, transform=transform)
             for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
                 for row in table.to_pylist():
+                    if row["error"] is not None and row["error"].startswith(INFERENCE_FAILED):
+                        # The runner refused a batch: the job fails, as local classify does.
+                        raise UserError(row["error"].removeprefix(INFERENCE_FAILED))
                     if row["error"] is not None:
                         skipped += 1
-                        log.warning("skipped %s", row["error"])
+                        log.warning("skipped %s: %s", row["path"], row["error"])
                     else:
                         classified += 1
                 write(table)
@@ -355,42 +365,30 @@ def _sink(output: Path | None, fmt: str, topk: int) -> Iterator[Any]:
     path that cannot be written fails before Ray starts, and it replaces `output` only once
     the run completes."""
     with contextlib.ExitStack() as stack:
+        # OS errors propagate (atomic_path names `output` in them), as in local classify.
         fh: IO[str] = sys.stdout
-        try:
-            tmp = stack.enter_context(atomic_path(output)) if output is not None else None
-            if tmp is not None and fmt != "parquet":
-                fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
-        except OSError as exc:
-            raise _cannot_write(output, exc) from None
+        tmp = stack.enter_context(atomic_path(output)) if output is not None else None
+        if tmp is not None and fmt != "parquet":
+            fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
         if fmt == "parquet":
             pq = require("pyarrow.parquet", RAY_HINT)
             parquet: list[Any] = []  # the writer, made with the first table's schema
             stack.callback(lambda: parquet and parquet[0].close())
 
             def write(table: Any) -> None:
-                try:
-                    if not parquet:
-                        parquet.append(pq.ParquetWriter(str(tmp), table.schema))
-                    parquet[0].write_table(table)
-                except OSError as exc:
-                    raise _cannot_write(output, exc) from None
+                if not parquet:
+                    parquet.append(pq.ParquetWriter(str(tmp), table.schema))
+                parquet[0].write_table(table)
 
             yield write
             return
         writer = Writer(fh, fmt, topk)
 
         def write_rows(table: Any) -> None:
-            try:
-                for row in table.to_pylist():
-                    writer.write(_record(row))
-            except OSError as exc:
-                raise _cannot_write(output, exc) from None
+            for row in table.to_pylist():
+                writer.write(_record(row))
 
         yield write_rows
-
-
-def _cannot_write(output: Path | None, exc: OSError) -> UserError:
-    return UserError(f"--output {output}: cannot write it ({exc.strerror or exc})")
 
 
 def options_from_args(args: argparse.Namespace) -> RayOptions:
@@ -405,4 +403,6 @@ def options_from_args(args: argparse.Namespace) -> RayOptions:
         batch=args.batch,
         topk=args.topk,
         backend=args.backend,
+        cuda_graph=args.cuda_graph,
+        allow_missing_sidecar=args.no_sidecar,
     )

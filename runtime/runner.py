@@ -11,7 +11,7 @@ where they are, without a round trip through the host.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -103,7 +103,7 @@ class Runner(abc.ABC):
             return self._infer(host)
         return self._infer_device(images)
 
-    def infer_batches(self, batches: Iterable[Any]) -> Iterator[np.ndarray]:
+    def infer_batches(self, batches: Iterable[Any]) -> Generator[np.ndarray, None, None]:
         """Logits for each batch in turn. Backends that can overlap (TensorRT) copy batch
         i+1 to the GPU while batch i runs; a batch's memory may be reused by the caller as
         soon as the next batch is asked for."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -121,6 +121,8 @@ class _Lane:
     shape: tuple[int, ...] | None = None
     graphs: dict[tuple[int, tuple[int, ...], int], int] = field(default_factory=dict)
     next_slot: int = 0
+    parked: bool = False  # held by an infer_batches generator suspended at a yield
+    reclaimed: bool = False  # freed by deactivate() while parked: its generator must not touch it
 
 
 class TensorRTRunner(Runner):
@@ -227,9 +229,15 @@ class TensorRTRunner(Runner):
         """Free what exists: also called on a runner whose activation failed part-way."""
         with self._cond:
             self._closing = True
-            while self._busy:
+            # A lane parked in a suspended infer_batches generator (one its caller stopped
+            # iterating but still holds) would never come back: reclaim it instead of waiting.
+            while self._busy > sum(lane.parked for lane in self._lanes):
                 self._cond.wait()
             lanes, self._lanes, self._free = self._lanes, [], []
+            for lane in lanes:
+                if lane.parked:
+                    lane.reclaimed = True
+                    self._busy -= 1
         cuda = self.__dict__.get("cuda")
         for lane in lanes:
             if cuda is not None:
@@ -284,9 +292,6 @@ class TensorRTRunner(Runner):
         # trt.Dims is indexable but not iterable in the 10.x stubs
         lo, opt, hi = (tuple(int(d[i]) for i in range(len(d))) for d in shapes)
         return lo, opt, hi
-
-    def allowed(self) -> str:
-        return self.profiles.describe()
 
     def accepts(self, shape: tuple[int, ...]) -> bool:
         return self.profiles.accepts(tuple(shape))
@@ -384,7 +389,7 @@ class TensorRTRunner(Runner):
     def _infer_device(self, images: Any) -> np.ndarray:
         return self._run_batches([images], self._device_batch)[0]
 
-    def infer_batches(self, batches: Iterable[Any]) -> Iterator[np.ndarray]:
+    def infer_batches(self, batches: Iterable[Any]) -> Generator[np.ndarray, None, None]:
         self._require_active()
         lane = self._checkout()
         try:
@@ -396,13 +401,27 @@ class TensorRTRunner(Runner):
                 pipe.release_inputs()  # the caller may now refill this batch's memory
                 if previous is not None:
                     pipe.finish(previous)
-                    yield previous.out
+                    yield from self._parked(lane, previous.out)
                 previous = batch
             if previous is not None:
                 pipe.finish(previous)
-                yield previous.out
+                yield from self._parked(lane, previous.out)
         finally:
             self._end(lane)
+
+    def _parked(self, lane: _Lane, out: np.ndarray) -> Iterator[np.ndarray]:
+        """Yield `out` with `lane` marked parked, so deactivate() need not wait for a
+        caller that never resumes; a generator resumed after that raises UserError."""
+        with self._cond:
+            lane.parked = True
+        try:
+            yield out
+        finally:
+            with self._cond:
+                lane.parked = False
+                reclaimed = lane.reclaimed
+        if reclaimed:
+            raise UserError(f"{self.model_file}: the runner was deactivated while infer_batches was paused")
 
     def _run_batches(self, items: list[Any], prepare: Callable[[Any, _Lane], _Batch]) -> list[np.ndarray]:
         lane = self._checkout()
@@ -419,6 +438,9 @@ class TensorRTRunner(Runner):
 
     def _end(self, lane: _Lane) -> None:
         """Return the lane; after an error, first let its streams drain and forget its tasks."""
+        with self._cond:
+            if lane.reclaimed:
+                return  # deactivate() freed it and no longer counts it as busy
         try:
             if any(s.task is not None for s in lane.slots):
                 for stream in (lane.h2d, lane.compute, lane.d2h):

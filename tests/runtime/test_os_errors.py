@@ -133,3 +133,23 @@ def test_read_only_folder_for_a_normal_user(tmp_path: Path) -> None:
         out.chmod(0o755)
     assert res.returncode == EXIT_OS_ERROR and "Permission denied" in res.stderr and "Traceback" not in res.stderr
     assert list(out.iterdir()) == []
+
+
+def test_a_temporary_file_that_cannot_be_made_is_reported_as_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from runtime.io import write_bytes_atomic
+
+    target = tmp_path / "out.bin"
+    temp_name = str(tmp_path / ".out.bin.x1y2.tmp")
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), temp_name)  # as mkstemp reports it
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_space)
+    with pytest.raises(OSError) as raised:
+        write_bytes_atomic(target, b"x")
+    assert raised.value.filename == str(target) and "x1y2" not in str(raised.value)
+    assert os.strerror(errno.ENOSPC) in str(raised.value)

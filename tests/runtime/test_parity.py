@@ -82,3 +82,11 @@ def test_parity_cli_missing_golden_is_one_line(tmp_path: Path, digits_export: Pa
     shutil.copy(digits_export / "model.json", tmp_path / "model.json")
     res = run_cli("runtime", "parity", str(tmp_path / "model.onnx"))
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "golden.npz: no such file" in res.stderr
+
+
+def test_parity_of_a_missing_model_names_the_model(digits_export: Path, tmp_path: Path) -> None:
+    from runtime.parity_check import run_parity
+
+    shutil.copy(digits_export / "model.json", tmp_path / "model.json")  # no golden.npz either
+    with pytest.raises(UserError, match=r"missing\.onnx: no such file"):
+        run_parity(tmp_path / "missing.onnx")

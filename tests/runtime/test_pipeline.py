@@ -50,7 +50,7 @@ def test_workers_match_in_process_decoding(files: list[Path], dtype: str) -> Non
             np.testing.assert_array_equal(got, expected)
             assert errors == expected_errors
     assert got.dtype == np.dtype(dtype) and got.shape == (10, *transform.sample_shape)
-    assert len(errors) == 1 and errors[0].startswith(f"{files[5]}|") and "unreadable image" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith(f"{files[5]}|unreadable image")
     single = np.stack([transform.from_path(p) for i, p in enumerate(files) if i != 5])
     np.testing.assert_array_equal(got, single)
 
@@ -68,3 +68,23 @@ def test_batches_are_assembled_in_the_callers_buffer(files: list[Path]) -> None:
 def test_memory_is_bounded_by_the_slot_ring() -> None:
     pipeline = HostPipeline(ImageTransform(CFG), 32, 8)
     assert pipeline.slots <= 2 + -(-2 * 8 // 32) + 1  # independent of the number of images
+
+
+def test_a_non_image_error_is_reported_with_the_file_and_its_traceback_kept_at_debug(
+    files: list[Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from runtime.pipeline import decode_into
+
+    transform = ImageTransform(CFG)
+
+    def buggy(path: str) -> np.ndarray:
+        raise TypeError("unsupported operand")  # a code bug looks like this too
+
+    monkeypatch.setattr(ImageTransform, "from_path", lambda self, path: buggy(path))
+    with caplog.at_level(logging.DEBUG, logger="runtime.pipeline"):
+        reason = decode_into(transform, str(files[0]), transform.empty_batch(1)[0])
+    assert reason == "cannot decode (TypeError: unsupported operand)"
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.levelno == logging.DEBUG and str(files[0]) in record.getMessage()

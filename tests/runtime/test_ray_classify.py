@@ -73,7 +73,7 @@ def test_ray_matches_local_classify(ray_cluster: str, digits_export: Path, image
     assert set(on_ray) == set(local) == {str(p) for p in paths}  # every file, none lost or doubled
     assert (stats.images, stats.classified, stats.skipped) == (11, 10, 1)
     assert on_ray[str(images / "broken.png")] == local[str(images / "broken.png")]
-    assert "unreadable image" in on_ray[str(images / "broken.png")]["error"]
+    assert on_ray[str(images / "broken.png")]["error"].startswith("unreadable image")
     for path, row in local.items():
         if "error" in row:
             continue
@@ -156,10 +156,16 @@ def test_unreachable_address_is_one_line(digits_export: Path, images: Path, addr
 
 def test_unwritable_output_fails_before_ray_starts(digits_export: Path, images: Path, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "out.csv"
     start = time.monotonic()
-    with pytest.raises(UserError, match="cannot write it"):
-        runtime_ray_classify(digits_export / "model.onnx", [images / "broken.png"], tmp_path / "a-file" / "out.csv")
+    with pytest.raises(OSError, match="cannot write it") as raised:
+        runtime_ray_classify(digits_export / "model.onnx", [images / "broken.png"], target)
     assert time.monotonic() - start < 5  # no cluster was started for it
+    assert raised.value.filename == str(target)
+    model, image = str(digits_export / "model.onnx"), str(images / "broken.png")
+    for ray_flags in ([], ["--ray"]):  # an OS error exits 74 (EX_IOERR) with or without Ray
+        res = run_cli("runtime", "classify", model, image, "--output", str(target), *ray_flags)
+        assert res.returncode == 74 and f"{target}" in res.stderr and "cannot write it" in res.stderr, res.stderr
 
 
 def test_ray_flags_need_ray(digits_export: Path, images: Path) -> None:
@@ -188,7 +194,52 @@ def test_decode_batch_builds_uint8_nhwc_rows_and_carries_errors(digits_export: P
     assert as_uint8["image"].dtype == np.uint8 and as_uint8["image"].shape == (2, cfg.input_size, cfg.input_size, 3)
     expected = np.asarray(resize_and_crop(open_image(good), cfg), dtype=np.uint8)
     np.testing.assert_array_equal(as_uint8["image"][0], expected)
-    assert as_uint8["error"][0] == "" and "unreadable image" in as_uint8["error"][1]
+    assert as_uint8["error"][0] == "" and as_uint8["error"][1].startswith("unreadable image")
     as_float = decode_batch(batch, ImageTransform(cfg, InputSpec()))
     np.testing.assert_array_equal(as_float["image"][0], load_and_preprocess(good, cfg))
     assert not as_float["image"][1].any()  # the failed row is a placeholder the actor never runs
+
+
+def test_a_batch_the_runner_refuses_fails_the_job_as_locally(ray_cluster: str, digits_export: Path, images: Path) -> None:
+    import runtime
+    from runtime.classify import classify
+    from runtime.inputs import collect_images
+    from runtime.pipeline import HostPipeline, ImageTransform
+
+    model = digits_export / "model.onnx"
+    manifest = load_manifest(model)
+    wrong = ImageTransform(manifest.preprocessing, InputSpec("uint8"))  # the model takes float32
+    inputs = collect_images(sorted(images.glob("00_*")))  # one image: the same batch shape on both paths
+    with HostPipeline(wrong, 4, 0) as pipeline, runtime.load(model) as runner:
+        with pytest.raises(UserError) as local:
+            classify(runner, pipeline, inputs, manifest.labels, None, 3)
+    with pytest.raises(UserError) as on_ray:
+        runtime_ray_classify(model, inputs, None, RayOptions(batch=4, workers=1), wrong)
+    assert "(uint8) | expected float32" in str(local.value) and str(on_ray.value) == str(local.value)
+
+
+def test_tensorrt_flags_reach_the_ray_actors_runner(
+    digits_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from runtime.ray_batch import Classifier, options_from_args
+    from tests.fakes import fake_tensorrt
+
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    fake_tensorrt.install(monkeypatch)
+    d = fake_tensorrt.copy_model_dir(digits_export, tmp_path / "m")
+    engine = fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32]] * 3], d / "model.onnx", sidecar=False)
+    args = argparse.Namespace(
+        ray=True, ray_address=None, workers=1, gpus_per_worker=None, batch=4, topk=3, backend=None,
+        cuda_graph=True, no_sidecar=True,
+    )  # fmt: skip
+    options = options_from_args(args)
+    assert options.cuda_graph and options.allow_missing_sidecar
+    with pytest.raises(UserError, match="sidecar|engine.json"):
+        Classifier(str(engine), None, 3, None)
+    actor = Classifier(str(engine), None, 3, None, {"cuda_graph": True, "allow_missing_sidecar": True})
+    try:
+        assert actor.runner.describe().endswith("+graph")
+    finally:
+        actor.runner.deactivate()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import runtime
 from runtime.backends.tensorrt import TensorRTRunner
@@ -421,3 +422,63 @@ def test_real_rtx_validity_check_is_reported_in_one_line(model_dir: Path, monkey
     engine.with_name(engine.name + ".json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match=r"model.engine: tensorrt-rtx says this engine cannot run here"):
         runtime.load(engine).activate()
+
+
+def test_deactivate_reclaims_the_lane_of_an_abandoned_infer_batches(model_dir: Path, fake: Any) -> None:
+    _, cuda = fake
+    engine = _engine(model_dir, DYNAMIC)
+    batches = [_images(2, seed=s) for s in range(3)]
+    runner = runtime.load(engine).activate()
+    gen = runner.infer_batches(iter(batches))
+    first = next(gen)  # the caller stops here but keeps `gen`
+    np.testing.assert_allclose(first, _reference(model_dir, batches[0]), rtol=1e-5, atol=1e-5)
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (runner.deactivate(), done.set()), daemon=True)
+    closer.start()
+    assert done.wait(10), "deactivate() waited forever on the suspended generator's lane"
+    assert cuda.memory == {} and cuda.streams == set()  # the parked lane was freed too
+    with pytest.raises(UserError, match="deactivated while infer_batches was paused"):
+        next(gen)
+    gen.close()
+    with runner:  # reactivated: its lane bookkeeping is sound, so the next deactivate() returns
+        np.testing.assert_allclose(runner.infer(batches[1]), _reference(model_dir, batches[1]), rtol=1e-5, atol=1e-5)
+
+
+def test_classify_overlaps_batches_and_refills_its_buffer_only_once_copied(
+    model_dir: Path, fake: Any, tmp_path: Path
+) -> None:
+    from runtime.classify import classify
+    from runtime.inputs import collect_images
+    from runtime.manifest import load_manifest
+    from runtime.pipeline import HostPipeline, ImageTransform
+
+    _, cuda = fake
+    engine = _engine(model_dir, [[1, 3, 32, 32], [4, 3, 32, 32], [4, 3, 32, 32]])  # a batch of 4 is one chunk
+    rng = np.random.default_rng(3)
+    for i in range(10):  # distinct images, so stale buffer bytes would give other answers
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{i:02d}.png")
+    manifest = load_manifest(model_dir / "model.onnx")
+    transform = ImageTransform(manifest.preprocessing, manifest.input_spec)
+    inputs = collect_images([tmp_path])
+    overlapped = []
+    real_htod = cuda.htod_async
+
+    def htod(dst: int, src: int, nbytes: int, stream: int) -> None:
+        # Work queued on another stream and not yet run: a copy overlapping earlier compute.
+        overlapped.append(any(len(cuda._queues[s]) > cuda._done[s] for s in cuda.streams if s != stream))
+        real_htod(dst, src, nbytes, stream)
+
+    cuda.htod_async = htod
+    results = {}
+    for name in (engine.name, "model.onnx"):
+        with HostPipeline(transform, 4, 0) as pipeline, runtime.load(model_dir / name) as runner:
+            buffer = runner.host_buffer((4, *transform.sample_shape))  # one buffer, refilled each batch
+            stats = classify(runner, pipeline, inputs, manifest.labels, tmp_path / f"{name}.jsonl", 3, buffer)
+        assert (stats.classified, stats.skipped) == (10, 0)
+        results[name] = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    assert any(overlapped)  # batch i+1's copy was queued while batch i still ran
+    on_trt, on_ort = results["model.engine"], results["model.onnx"]
+    assert [r["path"] for r in on_trt] == [r["path"] for r in on_ort] == sorted(r["path"] for r in on_ort)
+    for a, b in zip(on_trt, on_ort, strict=True):
+        assert a["classes"] == b["classes"]
+        np.testing.assert_allclose(a["probs"], b["probs"], rtol=1e-4, atol=1e-6)
