@@ -157,6 +157,10 @@ def test_ctrl_c_stops_promptly_with_one_line(digits_export: Path, tmp_path: Path
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal gives a command
+        # and default Ctrl-C handling, as a terminal gives a foreground command: a runner that
+        # started this test in the background (SIGINT ignored) must not pass that on, or
+        # Python never turns SIGINT into KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()  # classification is under way
