@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from runtime.datasets import class_index
 from runtime.errors import UserError
-from runtime.inputs import collect_images
+from runtime.images.datasets import class_index
+from runtime.images.inputs import collect_images
+from runtime.images.pipeline import ImageTransform
+from runtime.images.preprocess import ImageError, Preprocessing
 from runtime.manifest import InputSpec
-from runtime.pipeline import ImageTransform
-from runtime.preprocess import ImageError, Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class DataSource:
 
 def image_input(img: Image.Image, cfg: Preprocessing, spec: InputSpec) -> np.ndarray:
     """A decoded image -> what the graph takes (float32 CHW normalised, or uint8 HWC), exactly
-    as classify and evaluate build it: runtime.pipeline.ImageTransform is the one definition."""
+    as classify and evaluate build it: runtime.images.pipeline.ImageTransform is the one definition."""
     return ImageTransform(cfg, spec).from_image(img)
 
 
@@ -163,7 +163,7 @@ def _array_file(path: Path, cfg: Preprocessing, spec: InputSpec, limit: int, hel
 
 
 def _digits(cfg: Preprocessing, spec: InputSpec, limit: int) -> DataSource:
-    from runtime.datasets import SPLIT_SEED, load_digits
+    from runtime.images.datasets import SPLIT_SEED, load_digits
 
     train, test = load_digits("train"), load_digits("test")
     order = np.random.default_rng(SELECTION_SEED).permutation(len(train.labels))[:limit]

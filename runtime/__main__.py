@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from .cli_support import run_parsed
 
 if TYPE_CHECKING:
+    from .images.pipeline import ImageTransform
     from .manifest import Manifest
-    from .pipeline import ImageTransform
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 def _transform(args: argparse.Namespace, manifest: Manifest) -> ImageTransform:
     """How this command turns images into the model's input: model.json's preprocessing
     and input spec, with the command line's decode options."""
-    from .pipeline import ImageTransform
+    from .images.pipeline import ImageTransform
 
     cfg = manifest.preprocessing
     if args.no_exif_transpose:
@@ -61,8 +61,8 @@ def _warn_random(manifest: Manifest, what: str) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import load
     from .evaluate import evaluate, labelled_batches
+    from .images.pipeline import HostPipeline, default_workers
     from .manifest import load_manifest
-    from .pipeline import HostPipeline, default_workers
 
     manifest = load_manifest(args.model_file)
     _warn_random(manifest, "its accuracy figures")
@@ -87,9 +87,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from . import load
     from .classify import classify, output_format
     from .errors import UserError
-    from .inputs import collect_images
+    from .images.inputs import collect_images
+    from .images.pipeline import HostPipeline, default_workers
     from .manifest import load_manifest
-    from .pipeline import HostPipeline, default_workers
 
     on_ray = args.ray or args.ray_address is not None or args.gpus_per_worker is not None
     if on_ray:
@@ -137,8 +137,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from . import load
     from .bench import bench_pipeline, bench_runner, format_pipeline_table, format_table
     from .errors import UserError
+    from .images.pipeline import HostPipeline, default_workers
     from .manifest import load_manifest
-    from .pipeline import HostPipeline, default_workers
 
     manifest = load_manifest(args.model_file)
     try:
@@ -158,7 +158,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         pipeline = None
         if args.images:
-            from .inputs import collect_images
+            from .images.inputs import collect_images
 
             paths = collect_images(args.images).paths
             if not paths:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .images.pipeline import HostPipeline
 from .manifest import InputSpec
-from .pipeline import HostPipeline
 from .runner import Runner
 
 
@@ -110,7 +110,7 @@ def bench_pipeline(
     classify through `runner`, both over `paths` repeated for at least `min_seconds`,
     after one warm-up pass (worker start-up and the file cache are not measured)."""
     from .classify import classify
-    from .inputs import ImageInputs
+    from .images.inputs import ImageInputs
 
     def host_pass() -> int:
         return sum(len(b.paths) for b in pipeline.batches(paths))

@@ -1,7 +1,7 @@
 """Batch image classification: the host pipeline decodes, the runner infers, results stream
 to a file.
 
-Decoding runs in worker processes (runtime.pipeline) a bounded number of batches ahead
+Decoding runs in worker processes (runtime.images.pipeline) a bounded number of batches ahead
 of inference, so the accelerator is not left waiting on Pillow and memory stays bounded
 however many images there are. Every input gets a record: its top-k classes, or the
 reason it was skipped. Results go to a temporary file that replaces the output only
@@ -26,9 +26,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import UserError
-from .inputs import ImageInputs
+from .images.inputs import ImageInputs
+from .images.pipeline import Batch, HostPipeline
 from .io import atomic_path
-from .pipeline import Batch, HostPipeline
 from .runner import Runner
 
 log = logging.getLogger(__name__)

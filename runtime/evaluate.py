@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .inputs import collect_images
-from .pipeline import HostPipeline, ImageTransform
-from .preprocess import Preprocessing
+from .images.inputs import collect_images
+from .images.pipeline import HostPipeline, ImageTransform
+from .images.preprocess import Preprocessing
 from .runner import Runner
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def labelled_batches(
     if isinstance(transform, Preprocessing):
         transform = ImageTransform(transform)
     if data == "digits":
-        from .datasets import load_digits
+        from .images.datasets import load_digits
 
         test = load_digits("test")
         buffer = transform.empty_batch(batch)
@@ -58,7 +58,7 @@ def labelled_batches(
                 buffer[row] = transform.from_image(test.image(j))
             yield buffer[: len(idx)], test.labels[i : i + batch], 0
         return
-    from .datasets import class_index
+    from .images.datasets import class_index
 
     root = Path(data)
     if not root.is_dir():

@@ -33,11 +33,11 @@ import numpy as np
 
 from .classify import Writer, top_k_records
 from .errors import UserError, require
-from .inputs import ImageInputs
+from .images.inputs import ImageInputs
+from .images.pipeline import ImageTransform, decode_into
+from .images.preprocess import MAX_PIXELS
 from .io import atomic_path
 from .manifest import Manifest, load_manifest
-from .pipeline import ImageTransform, decode_into
-from .preprocess import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class RayStats:
 def decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> dict[str, np.ndarray]:
     """CPU task: {"path"} -> {"path", "error", "image"}; a bad file gets its reason and a zero image.
 
-    The decoding is local classify's own (runtime.pipeline.ImageTransform), so both see
+    The decoding is local classify's own (runtime.images.pipeline.ImageTransform), so both see
     identical samples."""
     paths = [str(p) for p in batch["path"]]
     images = transform.empty_batch(len(paths))
@@ -302,7 +302,7 @@ def ray_classify(
     """Classify `inputs` on Ray Data and write one record per input to `output` (or stdout).
 
     Records are local classify's: {"path", "classes", "labels", "probs"} or {"path", "error"};
-    inputs that runtime.inputs.collect_images already skipped are written with their reason.
+    inputs that runtime.images.inputs.collect_images already skipped are written with their reason.
     Output is .jsonl, .csv or .parquet, written on the driver as results stream in and
     renamed into place when the run completes. Rows come in completion order, not input order.
     `transform` defaults to model.json's preprocessing and input spec.

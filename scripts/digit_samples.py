@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.datasets import load_digits  # noqa: E402
+from runtime.images.datasets import load_digits  # noqa: E402
 
 
 def main() -> int:

@@ -67,7 +67,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 @pytest.fixture(scope="session")
 def digits_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """build/convmixer_digits/ with model.onnx, model.json, golden.npz (real digit images)."""
-    from runtime.datasets import load_digits
+    from runtime.images.datasets import load_digits
 
     out = tmp_path_factory.mktemp("convmixer_digits")
     samples = tmp_path_factory.mktemp("digit_samples")

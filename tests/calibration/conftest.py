@@ -16,9 +16,9 @@ import pytest
 
 from calibration.data import DEFAULT_LIMIT, SELECTION_SEED
 from runtime.backends.onnxruntime import OnnxRuntimeRunner
-from runtime.datasets import load_digits
+from runtime.images.datasets import load_digits
+from runtime.images.preprocess import preprocess
 from runtime.manifest import load_manifest
-from runtime.preprocess import preprocess
 
 EXTREME_COUNT = 8
 EXTREME_SCALE = 25.0

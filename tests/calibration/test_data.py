@@ -11,7 +11,7 @@ from PIL import Image
 
 from calibration.data import MIN_USABLE, open_source
 from runtime.errors import UserError
-from runtime.preprocess import Preprocessing
+from runtime.images.preprocess import Preprocessing
 
 CFG = Preprocessing(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
@@ -78,7 +78,7 @@ def test_odd_images_are_converted_and_broken_ones_skipped(tmp_path: Path) -> Non
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
-    from runtime.preprocess import open_image
+    from runtime.images.preprocess import open_image
 
     Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(tmp_path / "mid.png")
     arr = np.asarray(open_image(tmp_path / "mid.png"))

@@ -13,11 +13,11 @@ from PIL import Image
 
 from export import fp16
 from export.onnx_export import export_onnx
+from runtime.images.pipeline import ImageTransform
+from runtime.images.preprocess import Preprocessing
 from runtime.manifest import InputSpec
 from runtime.parity import ParityResult, compare
 from runtime.parity_check import load_golden
-from runtime.pipeline import ImageTransform
-from runtime.preprocess import Preprocessing
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_golden_inputs_are_uint8_and_match_pytorch(uint8_export: Path) -> None:
 def test_logits_match_the_float_graph_on_the_same_images(
     uint8_export: Path, digits_export: Path, tmp_path: Path
 ) -> None:
-    from runtime.datasets import load_digits
+    from runtime.images.datasets import load_digits
 
     test = load_digits("test")
     rng = np.random.default_rng(1)

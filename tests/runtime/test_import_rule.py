@@ -24,7 +24,7 @@ FORBIDDEN = ("torch", "convmixer", "export", "calibration")
         "runtime.classify",
         "runtime.bench",
         "runtime.evaluate",
-        "runtime.pipeline",
+        "runtime.images.pipeline",
     ],
 )
 def test_runtime_imports_without_torch(module: str) -> None:

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from runtime.errors import UserError
+from runtime.images.pipeline import HostPipeline, ImageTransform
+from runtime.images.preprocess import Preprocessing
 from runtime.manifest import InputSpec
-from runtime.pipeline import HostPipeline, ImageTransform
-from runtime.preprocess import Preprocessing
 
 CFG = Preprocessing(32, 0.875, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
@@ -75,7 +75,7 @@ def test_a_non_image_error_is_reported_with_the_file_and_its_traceback_kept_at_d
 ) -> None:
     import logging
 
-    from runtime.pipeline import decode_into
+    from runtime.images.pipeline import decode_into
 
     transform = ImageTransform(CFG)
 
@@ -83,7 +83,7 @@ def test_a_non_image_error_is_reported_with_the_file_and_its_traceback_kept_at_d
         raise TypeError("unsupported operand")  # a code bug looks like this too
 
     monkeypatch.setattr(ImageTransform, "from_path", lambda self, path: buggy(path))
-    with caplog.at_level(logging.DEBUG, logger="runtime.pipeline"):
+    with caplog.at_level(logging.DEBUG, logger="runtime.images.pipeline"):
         reason = decode_into(transform, str(files[0]), transform.empty_batch(1)[0])
     assert reason == "cannot decode (TypeError: unsupported operand)"
     (record,) = [r for r in caplog.records if r.exc_info]

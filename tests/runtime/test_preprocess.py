@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from runtime.errors import UserError
+from runtime.images.pipeline import ImageTransform
+from runtime.images.preprocess import ORIENTATION, Preprocessing, load_and_preprocess, preprocess, resize_and_crop
 from runtime.manifest import InputSpec
-from runtime.pipeline import ImageTransform
-from runtime.preprocess import ORIENTATION, Preprocessing, load_and_preprocess, preprocess, resize_and_crop
 
 IMAGENET = Preprocessing(224, 0.96, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

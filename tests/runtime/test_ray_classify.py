@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.datasets import load_digits
 from runtime.errors import UserError
+from runtime.images.datasets import load_digits
 from runtime.manifest import InputSpec, load_manifest
 from runtime.ray_batch import RayOptions, _actor_resources, decode_batch
 from runtime.ray_batch import ray_classify as runtime_ray_classify
@@ -56,8 +56,8 @@ def _by_path(lines: list[str]) -> dict[str, dict]:  # type: ignore[type-arg]
 def test_ray_matches_local_classify(ray_cluster: str, digits_export: Path, images: Path, tmp_path: Path) -> None:
     import runtime
     from runtime.classify import classify
-    from runtime.inputs import collect_images
-    from runtime.pipeline import HostPipeline, ImageTransform
+    from runtime.images.inputs import collect_images
+    from runtime.images.pipeline import HostPipeline, ImageTransform
 
     model = digits_export / "model.onnx"
     manifest = load_manifest(model)
@@ -184,8 +184,8 @@ def test_actor_resources_follow_the_cluster() -> None:
 
 
 def test_decode_batch_builds_uint8_nhwc_rows_and_carries_errors(digits_export: Path, images: Path) -> None:
-    from runtime.pipeline import ImageTransform
-    from runtime.preprocess import load_and_preprocess, open_image, resize_and_crop
+    from runtime.images.pipeline import ImageTransform
+    from runtime.images.preprocess import load_and_preprocess, open_image, resize_and_crop
 
     cfg = load_manifest(digits_export / "model.onnx").preprocessing
     good, bad = str(next(images.glob("01_label*"))), str(images / "broken.png")
@@ -203,8 +203,8 @@ def test_decode_batch_builds_uint8_nhwc_rows_and_carries_errors(digits_export: P
 def test_a_batch_the_runner_refuses_fails_the_job_as_locally(ray_cluster: str, digits_export: Path, images: Path) -> None:
     import runtime
     from runtime.classify import classify
-    from runtime.inputs import collect_images
-    from runtime.pipeline import HostPipeline, ImageTransform
+    from runtime.images.inputs import collect_images
+    from runtime.images.pipeline import HostPipeline, ImageTransform
 
     model = digits_export / "model.onnx"
     manifest = load_manifest(model)

@@ -448,9 +448,9 @@ def test_classify_overlaps_batches_and_refills_its_buffer_only_once_copied(
     model_dir: Path, fake: Any, tmp_path: Path
 ) -> None:
     from runtime.classify import classify
-    from runtime.inputs import collect_images
+    from runtime.images.inputs import collect_images
+    from runtime.images.pipeline import HostPipeline, ImageTransform
     from runtime.manifest import load_manifest
-    from runtime.pipeline import HostPipeline, ImageTransform
 
     _, cuda = fake
     engine = _engine(model_dir, [[1, 3, 32, 32], [4, 3, 32, 32], [4, 3, 32, 32]])  # a batch of 4 is one chunk

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def image_suffixes() -> frozenset[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .errors import require
+from ..errors import require
 
 SPLIT_SEED = 20220124  # the ConvMixer paper's arXiv date
 TEST_FRACTION = 0.2

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import UserError
-from .manifest import InputSpec
+from ..errors import UserError
+from ..manifest import InputSpec
 from .preprocess import (
     ImageError,
     Preprocessing,
@@ -59,7 +59,7 @@ class ImageTransform:
     """One image -> one model input sample, as the model's manifest says.
 
     `size` (H, W) defaults to the square `input_size`. `reduced_decode` trades exactness
-    for speed on large JPEGs (see `runtime.preprocess.open_image`); off by default.
+    for speed on large JPEGs (see `runtime.images.preprocess.open_image`); off by default.
     """
 
     preprocessing: Preprocessing

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import UserError
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def upright(img: Image.Image, cfg: Preprocessing) -> Image.Image:
 
 
 def preprocess(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] | None = None) -> np.ndarray:
-    """An opened image -> float32 CHW array (see runtime.pipeline.ImageTransform for uint8)."""
+    """An opened image -> float32 CHW array (see runtime.images.pipeline.ImageTransform for uint8)."""
     return to_tensor(resize_and_crop(to_rgb(upright(img, cfg)), cfg, size), cfg)
 
 
@@ -218,7 +218,7 @@ def find_images(inputs: list[str] | list[Path]) -> list[Path]:
 
     Entries that cannot be images (broken links, symlink loops, unreadable folders) are
     logged as warnings; callers that must account for every input use
-    `runtime.inputs.collect_images`, which returns them."""
+    `runtime.images.inputs.collect_images`, which returns them."""
     from .inputs import collect_images
 
     found = collect_images(inputs)
