@@ -19,7 +19,7 @@ from runtime.errors import UserError
 from runtime.images.pipeline import ImageTransform
 from runtime.images.preprocess import Preprocessing, find_images
 from runtime.io import atomic_path, sha256_file, write_json_atomic
-from runtime.manifest import GOLDEN_NAME, INPUT_NAME, MANIFEST_NAME, OUTPUT_NAME, InputSpec
+from runtime.manifest import GOLDEN_NAME, INPUT_NAME, MANIFEST_NAME, ONNX_NAME, OUTPUT_NAME, InputSpec
 from runtime.parity import compare
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 # ONNX parser covers (JetPack 6 ships 10.3); TensorRT 11 parses it too. Opset 20 would
 # only add a fused Gelu op, which TensorRT recovers from the Erf pattern anyway.
 OPSET = 18
-ONNX_NAME = "model.onnx"
 PROTOBUF_LIMIT = 2**31 - 1
 GOLDEN_BATCH = 8
 

@@ -36,13 +36,15 @@ log = logging.getLogger(__name__)
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
 
-def output_format(output: Path | None) -> str:
-    """ "text" for stdout, else the format the file name asks for (UserError if none)."""
+def output_format(output: Path | None, formats: dict[str, str] = OUTPUT_FORMATS) -> str:
+    """ "text" for stdout, else the format the file name asks for (UserError if none).
+    `formats` maps suffixes to formats (Ray classify adds Parquet)."""
     if output is None:
         return "text"
-    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    fmt = formats.get(output.suffix.lower())
     if not fmt:
-        raise UserError(f"--output {output}: use a .jsonl or .csv file name")
+        names = sorted({s for s in formats if s != ".json"})
+        raise UserError(f"--output {output}: use a {', '.join(names[:-1])} or {names[-1]} file name")
     return fmt
 
 

@@ -19,12 +19,11 @@ from typing import Any, Literal, overload
 from .errors import UserError
 from .flavours import TENSORRT_RTX
 from .io import read_json, sha256_file
-from .manifest import Manifest
+from .manifest import ONNX_NAME, Manifest
 
 log = logging.getLogger(__name__)
 
 SHAPE_KEYS = ("min", "opt", "max")
-ONNX_NAME = "model.onnx"
 CALIBRATION_NAME = "calibration.json"
 # GPUs TensorRT-RTX never targets, by compute capability: data-centre Hopper and the
 # Jetson modules (Xavier 7.2, Orin 8.7, Thor 10.1 before CUDA 13 and 11.0 since).

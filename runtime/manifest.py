@@ -12,6 +12,7 @@ from .io import read_json
 
 MANIFEST_NAME = "model.json"
 GOLDEN_NAME = "golden.npz"
+ONNX_NAME = "model.onnx"  # the FP32 graph; precision_onnx names the others
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 FLOAT_INPUT = "float32"

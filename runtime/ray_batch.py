@@ -31,7 +31,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from .classify import OUTPUT_FORMATS as LOCAL_OUTPUT_FORMATS
 from .classify import Writer, top_k_records
+from .classify import output_format as local_output_format
 from .errors import UserError, require
 from .images.inputs import ImageInputs
 from .images.pipeline import ImageTransform, decode_into
@@ -42,7 +44,7 @@ from .manifest import Manifest, load_manifest
 log = logging.getLogger(__name__)
 
 RAY_HINT = "--ray needs the ray extra: pip install -e '.[ray]'"
-OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+OUTPUT_FORMATS = {**LOCAL_OUTPUT_FORMATS, ".parquet": "parquet"}
 CONNECT_TIMEOUT_S = 10.0
 INFERENCE_FAILED = "inference failed: "  # starts the error of each row of a batch the runner refused
 BATCHES_PER_BLOCK = 8  # paths per decode task = 8 batches: enough work to amortise a task's overhead
@@ -284,12 +286,8 @@ def _held_stderr() -> Iterator[None]:
 
 
 def output_format(output: Path | None) -> str:
-    if output is None:
-        return "text"
-    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
-    if fmt is None:
-        raise UserError(f"--output {output}: use a .jsonl, .csv or .parquet file name")
-    return fmt
+    """Local classify's formats, and Parquet."""
+    return local_output_format(output, OUTPUT_FORMATS)
 
 
 def ray_classify(
