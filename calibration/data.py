@@ -2,13 +2,15 @@
 
 A source is split deterministically into a calibration part (at most `limit` images)
 and a held-out part that calibration never sees, on which calibration.json reports
-agreement and accuracy. Images are decoded lazily, one batch at a time, so memory stays
-bounded whatever the size of the set. A sample that cannot be decoded, or whose tensor
-is not finite, is skipped and listed; calibration then needs MIN_USABLE good ones.
+agreement and accuracy. Folders and digits are read by runtime.images.datasets, the
+reader `evaluate` uses, through the one decode pipeline: the same files are skipped for
+the same reasons, by name. Images are decoded one batch at a time, so memory stays
+bounded whatever the size of the set. A sample that cannot be decoded, or whose tensor is
+not finite, is skipped and listed; calibration then needs MIN_USABLE good ones, and draws
+them from the held-out part when the calibration part has too few (`calibration_batches`).
 
 Samples are what the graph's input takes (runtime.manifest.InputSpec): float32 CHW,
-normalised, or uint8 HWC for a model exported with `--input uint8`. `image_input` is
-the one place that turns a decoded image into that.
+normalised, or uint8 HWC for a model exported with `--input uint8`.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from runtime.errors import UserError
-from runtime.images.datasets import class_index
-from runtime.images.inputs import collect_images
+from runtime.images.datasets import SPLIT_SEED, ImageSet, open_image_set
 from runtime.images.pipeline import ImageTransform
-from runtime.images.preprocess import ImageError, Preprocessing
+from runtime.images.preprocess import Preprocessing
 from runtime.manifest import InputSpec
+
+from .arrays import ArrayRows, open_array
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,24 @@ DEFAULT_HELDOUT = 256
 MIN_USABLE = 8
 
 
+class ImageRows:
+    """Rows of an ImageSet, decoded through the pipeline into the graph's input."""
+
+    def __init__(self, images: ImageSet, transform: ImageTransform) -> None:
+        self.images, self.transform = images, transform
+
+    def read(self, indices: list[int], batch: int) -> Iterator[tuple[np.ndarray, list[int], list[str]]]:
+        """(inputs, the indices that made them, "key: reason" of those skipped) per batch."""
+        for b in self.images.batches(self.transform, batch, indices):
+            yield b.images.copy(), b.index.tolist(), [f"{s.path}: {s.reason}" for s in b.errors]
+
+
 @dataclass(frozen=True)
 class Sample:
-    key: str  # a path, or "digits:test:17"
+    key: str  # a path, "digits:test:17" or "x.npy[3]"
     label: int | None
-    load: Callable[[], np.ndarray]  # -> the graph's input for one image, may raise ImageError
+    index: int  # the row in `rows`
+    rows: ImageRows | ArrayRows = field(repr=False, compare=False)
 
 
 @dataclass
@@ -55,128 +70,103 @@ class DataSource:
 
     def batches(self, samples: list[Sample], batch: int) -> Iterator[tuple[np.ndarray, list[int | None]]]:
         """Preprocessed batches; unreadable images are skipped and recorded in `skipped`."""
-        xs: list[np.ndarray] = []
-        labels: list[int | None] = []
-        for sample in samples:
-            try:
-                x = sample.load()
-                if x.dtype.kind == "f" and not np.isfinite(x).all():
-                    raise ImageError(f"{sample.key}: tensor is not finite (NaN or inf)")
-            except ImageError as exc:
-                if str(exc) not in self.skipped:  # calibration may read the set twice
-                    self.skipped.append(str(exc))
-                    log.warning("skipped %s", exc)
-                continue
-            xs.append(x)
-            labels.append(sample.label)
-            if len(xs) == batch:
-                yield np.stack(xs), labels
-                xs, labels = [], []
-        if xs:
-            yield np.stack(xs), labels
+        start = 0
+        while start < len(samples):
+            rows = samples[start].rows
+            end = start
+            while end < len(samples) and samples[end].rows is rows:
+                end += 1
+            by_index = {s.index: s for s in samples[start:end]}
+            for x, ok, errors in rows.read(list(by_index), batch):
+                for error in errors:
+                    if error not in self.skipped:  # calibration may read the set twice
+                        self.skipped.append(error)
+                        log.warning("skipped %s", error)
+                if ok:
+                    yield x, [by_index[i].label for i in ok]
+            start = end
 
-
-def image_input(img: Image.Image, cfg: Preprocessing, spec: InputSpec) -> np.ndarray:
-    """A decoded image -> what the graph takes (float32 CHW normalised, or uint8 HWC), exactly
-    as classify and evaluate build it: runtime.images.pipeline.ImageTransform is the one definition."""
-    return ImageTransform(cfg, spec).from_image(img)
-
-
-def decode_file(path: Path, cfg: Preprocessing, spec: InputSpec) -> np.ndarray:
-    """One image file -> the graph's input; raises ImageError for a file that cannot be decoded."""
-    return ImageTransform(cfg, spec).from_path(path)
+    def calibration_batches(self, batch: int) -> Iterator[tuple[np.ndarray, list[int | None]]]:
+        """The calibration part's batches, then, while fewer than MIN_USABLE samples were
+        usable, held-out samples moved into the calibration part: "at least 8 usable images"
+        means 8 in the whole set, not 8 in the part that the split happens to pick."""
+        used = 0
+        for x, labels in self.batches(self.calibration, batch):
+            used += len(x)
+            yield x, labels
+        while used < MIN_USABLE and self.heldout:
+            take = self.heldout[: MIN_USABLE - used]
+            del self.heldout[: len(take)]
+            self.calibration.extend(take)
+            for x, labels in self.batches(take, batch):
+                used += len(x)
+                yield x, labels
 
 
 def _split(n: int, limit: int, heldout: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(SELECTION_SEED).permutation(n)
     if n <= limit:
-        # Keep a fifth out of calibration so the report is on unseen images.
-        n_held = max(1, n // 5) if n > 1 else 0
+        # Keep a fifth out of calibration so the report is on unseen images, but never
+        # below the minimum calibration needs.
+        n_held = min(n // 5 if n > 1 else 0, max(0, n - MIN_USABLE))
         return order[n_held:], order[:n_held]
     return order[:limit], order[limit : limit + heldout]
 
 
-def _image_folder(
-    root: Path, cfg: Preprocessing, spec: InputSpec, labels: list[str] | None, limit: int, heldout: int
-) -> DataSource:
-    inputs = collect_images([root])
-    paths = inputs.paths
-    if not paths:
-        raise UserError(f"--data {root}: no images (any format Pillow reads) in it or below it")
-    rel = [p.relative_to(root) for p in paths]
-    labelled = all(len(r.parts) >= 2 for r in rel)
-    index = class_index([r.parts[0] for r in rel], labels) if labelled else {}
-    calib_idx, held_idx = _split(len(paths), limit, heldout)
+def _image_folder(images: ImageSet, transform: ImageTransform, limit: int, heldout: int) -> DataSource:
+    assert images.root is not None
+    rows = ImageRows(images, transform)
+    calib_idx, held_idx = _split(len(images), limit, heldout)
 
     def sample(i: int) -> Sample:
-        p = paths[i]
-        return Sample(str(p), index.get(rel[i].parts[0]) if labelled else None, lambda: decode_file(p, cfg, spec))
+        return Sample(images.keys[i], None if images.labels is None else int(images.labels[i]), i, rows)
 
     digest = hashlib.sha256()
     for part, idx in (("calibration", calib_idx), ("held-out", held_idx)):
         for i in sorted(idx.tolist()):
-            st = paths[i].stat()
-            digest.update(f"{part}\0{rel[i]}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    what = f"{len(paths)} images in {root}" + (f", {len(index)} classes" if labelled else ", unlabelled")
-    unreadable = [f"{s.path}: {s.reason}" for s in inputs.skipped]  # broken links, loops, closed folders
+            path = Path(images.keys[i])
+            st = path.stat()
+            digest.update(f"{part}\0{path.relative_to(images.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    unreadable = [f"{s.path}: {s.reason}" for s in images.skipped]  # broken links, loops, closed folders
     return DataSource(
-        what, digest.hexdigest(), [sample(i) for i in calib_idx], [sample(i) for i in held_idx], unreadable
+        images.description,
+        digest.hexdigest(),
+        [sample(int(i)) for i in calib_idx],
+        [sample(int(i)) for i in held_idx],
+        unreadable,
     )
 
 
-def _array_file(path: Path, cfg: Preprocessing, spec: InputSpec, limit: int, heldout: int) -> DataSource:
-    labels_arr: np.ndarray | None = None
-    try:
-        if path.suffix == ".npy":
-            images = np.load(path, mmap_mode="r")  # memory-mapped: read batch by batch
-        else:
-            with np.load(path) as npz:
-                key = "images" if "images" in npz.files else npz.files[0]
-                images = npz[key]
-                labels_arr = npz["labels"] if "labels" in npz.files else None
-    except (OSError, ValueError, IndexError) as exc:
-        raise UserError(f"--data {path}: not a readable {path.suffix} file ({exc})") from None
-    size = cfg.input_size
-    if spec.is_uint8 and (images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8):
-        raise UserError(
-            f"--data {path}: {images.dtype} array of shape {images.shape} | this model takes uint8 "
-            f"[N, H, W, 3] (e.g. [N, {size}, {size}, 3])"
-        )
-    if not spec.is_uint8 and (images.ndim != 4 or images.shape[1] != 3):
-        raise UserError(
-            f"--data {path}: array of shape {images.shape} | expected preprocessed [N, 3, H, W] (e.g. [N, 3, {size}, {size}])"
-        )
-    dtype = np.uint8 if spec.is_uint8 else np.float32
-    calib_idx, held_idx = _split(len(images), limit, heldout)
+def _array_file(
+    path: Path, cfg: Preprocessing, spec: InputSpec, limit: int, heldout: int, classes: int | None
+) -> DataSource:
+    rows = open_array(path, cfg, spec, classes)
+    calib_idx, held_idx = _split(len(rows), limit, heldout)
 
     def sample(i: int) -> Sample:
-        label = int(labels_arr[i]) if labels_arr is not None else None
-        return Sample(f"{path.name}[{i}]", label, lambda: np.asarray(images[i], dtype=dtype))
+        return Sample(f"{path.name}[{i}]", rows.label(i), i, rows)
 
     digest = hashlib.sha256(f"{path.name}\0{path.stat().st_size}\0{path.stat().st_mtime_ns}".encode())
     return DataSource(
-        f"{len(images)} preprocessed tensors in {path}",
+        f"{len(rows)} preprocessed tensors in {path}",
         digest.hexdigest(),
-        [sample(i) for i in calib_idx],
-        [sample(i) for i in held_idx],
+        [sample(int(i)) for i in calib_idx],
+        [sample(int(i)) for i in held_idx],
     )
 
 
-def _digits(cfg: Preprocessing, spec: InputSpec, limit: int) -> DataSource:
-    from runtime.images.datasets import SPLIT_SEED, load_digits
-
-    train, test = load_digits("train"), load_digits("test")
-    order = np.random.default_rng(SELECTION_SEED).permutation(len(train.labels))[:limit]
-
-    def sample(data, split: str, i: int) -> Sample:  # type: ignore[no-untyped-def]
-        return Sample(f"digits:{split}:{i}", int(data.labels[i]), lambda: image_input(data.image(i), cfg, spec))
-
+def _digits(transform: ImageTransform, limit: int, classes: int | None) -> DataSource:
+    train = open_image_set("digits", None, split="train", num_classes=classes)
+    test = open_image_set("digits", None, split="test", num_classes=classes)
+    train_rows, test_rows = ImageRows(train, transform), ImageRows(test, transform)
+    assert train.labels is not None and test.labels is not None
+    order = np.random.default_rng(SELECTION_SEED).permutation(len(train))[:limit]
     fingerprint = hashlib.sha256(f"sklearn-digits split {SPLIT_SEED} pick {SELECTION_SEED} limit {limit}".encode())
     return DataSource(
-        f"scikit-learn digits: {len(order)} train images for calibration, the {len(test.labels)}-image test split held out",
+        f"scikit-learn digits: {len(order)} train images for calibration, the {len(test)}-image test split held out",
         fingerprint.hexdigest(),
-        [sample(train, "train", int(i)) for i in order],
-        [sample(test, "test", i) for i in range(len(test.labels))],
+        [Sample(train.keys[i], int(train.labels[i]), int(i), train_rows) for i in order],
+        [Sample(test.keys[i], int(test.labels[i]), i, test_rows) for i in range(len(test))],
     )
 
 
@@ -187,25 +177,27 @@ def open_source(
     limit: int = DEFAULT_LIMIT,
     heldout: int = DEFAULT_HELDOUT,
     spec: InputSpec | None = None,
+    num_classes: int | None = None,
 ) -> DataSource:
     """Resolve `--data` to a DataSource with its calibration and held-out parts.
 
-    `spec` (model.json's input block) says what to produce; the default is float32 NCHW."""
+    `spec` (model.json's input block) says what to produce; the default is float32 NCHW.
+    Labels must lie in 0..num_classes-1 (default: the number of `labels`, when given)."""
     spec = spec or InputSpec()
     if limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
+    classes = num_classes or (len(labels) if labels else None)
+    transform = ImageTransform(cfg, spec)
+    path = Path(data)
     if data == "digits":
-        source = _digits(cfg, spec, limit)
+        source = _digits(transform, limit, classes)
+    elif path.is_file() and path.suffix in (".npy", ".npz"):
+        source = _array_file(path, cfg, spec, limit, heldout, classes)
+    elif path.is_file():
+        raise UserError(f"--data {path}: expected an image folder, a .npy/.npz file or 'digits'")
     else:
-        path = Path(data)
-        if path.is_dir():
-            source = _image_folder(path, cfg, spec, labels, limit, heldout)
-        elif path.is_file() and path.suffix in (".npy", ".npz"):
-            source = _array_file(path, cfg, spec, limit, heldout)
-        elif path.exists():
-            raise UserError(f"--data {path}: expected an image folder, a .npy/.npz file or 'digits'")
-        else:
-            raise UserError(f"--data {path}: no such file or directory")
+        images = open_image_set(data, labels, num_classes=classes)
+        source = _image_folder(images, transform, limit, heldout)
     settings = json.dumps({**cfg.__dict__, "input": spec.dtype}, sort_keys=True, default=list)
     source.fingerprint = hashlib.sha256(f"{source.fingerprint}\0{settings}".encode()).hexdigest()
     return source

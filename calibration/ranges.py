@@ -123,7 +123,7 @@ def _feed(cal: Any, source: DataSource, what: str) -> int:
     """Run every calibration batch through `cal`; returns the number of images used."""
     used = 0
     with tqdm(total=len(source.calibration), desc=what, unit="img", disable=None) as bar:
-        for x, _ in source.batches(source.calibration, BATCH):
+        for x, _ in source.calibration_batches(BATCH):
             cal.collect_data(_Feed(x))
             used += len(x)
             bar.update(len(x))

@@ -1,5 +1,5 @@
-"""Reference PyTorch ConvMixer: model, variant registry (with each variant's preprocessing
-values), checkpoint loading."""
+"""Reference PyTorch ConvMixer: model, variant registry (with each variant's typed
+preprocessing config), checkpoint loading."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 
 from .checkpoint import CheckpointError, load_into
 from .model import ConvMixer
-from .registry import VARIANTS, WEIGHTS_DIR, Variant, get_variant, list_models
+from .registry import VARIANTS, WEIGHTS_DIR, PreprocessingCfg, Variant, get_variant, list_models
 
 __all__ = [
     "CheckpointError",
     "ConvMixer",
+    "PreprocessingCfg",
     "VARIANTS",
     "Variant",
     "create_model",

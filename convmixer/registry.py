@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +14,27 @@ CIFAR10_STD = (0.2471, 0.2435, 0.2616)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-def preprocessing_values(
-    input_size: int = 224,
-    crop_pct: float = 0.96,
-    interpolation: str = "bicubic",
-    mean: tuple[float, float, float] = IMAGENET_MEAN,
-    std: tuple[float, float, float] = IMAGENET_STD,
-) -> dict[str, Any]:
-    """The preprocessing a variant's weights expect, as plain values: resize the shorter
-    side to `input_size / crop_pct` with `interpolation`, centre-crop `input_size`, scale
-    to [0, 1], normalise with `mean` and `std` (RGB). The export step turns these into
-    the runtime's Preprocessing (the one definition, checked there) for model.json."""
-    return {"input_size": input_size, "crop_pct": crop_pct, "interpolation": interpolation, "mean": mean, "std": std}
+@dataclass(frozen=True)
+class PreprocessingCfg:
+    """The preprocessing a variant's weights expect (timm's PretrainedCfg, preprocessing part).
+
+    Resize the shorter side to `input_size / crop_pct` with `interpolation`, centre-crop
+    `input_size`, scale to [0, 1], normalise with `mean` and `std` (RGB). convmixer may
+    import only torch, so this is a typed twin of runtime.images.preprocess.Preprocessing:
+    export builds that one (which validates the values) from `to_dict()` for model.json.
+    """
+
+    input_size: int = 224
+    crop_pct: float = 0.96
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, as runtime's Preprocessing.from_dict and model.json take them."""
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ class Variant:
     patch_size: int
     act: str
     num_classes: int
-    preprocessing: dict[str, Any] = field(default_factory=preprocessing_values)
+    preprocessing: PreprocessingCfg = field(default_factory=PreprocessingCfg)
     labels: str | None = None  # "imagenet1k", "digits", "cifar10" or None
     bundled_weights: str | None = None  # file name in convmixer/weights/
     imagenet_top1: float | None = None  # of the released weights, for the README
@@ -56,31 +65,65 @@ class Variant:
 
 
 _VARIANTS = [
-    Variant("convmixer_1536_20", 1536, 20, 9, 7, "gelu", 1000, labels="imagenet1k", imagenet_top1=81.37),
-    # The released 768/32 weights were trained with ReLU throughout.
-    Variant("convmixer_768_32", 768, 32, 7, 7, "relu", 1000, labels="imagenet1k", imagenet_top1=80.16),
-    Variant("convmixer_1024_20_ks9_p14", 1024, 20, 9, 14, "gelu", 1000, labels="imagenet1k", imagenet_top1=76.94),
     Variant(
-        "convmixer_256_8",
-        256,
-        8,
-        5,
-        2,
-        "gelu",
-        10,
-        preprocessing=preprocessing_values(32, 1.0, "bicubic", CIFAR10_MEAN, CIFAR10_STD),
+        name="convmixer_1536_20",
+        dim=1536,
+        depth=20,
+        kernel_size=9,
+        patch_size=7,
+        act="gelu",
+        num_classes=1000,
+        labels="imagenet1k",
+        imagenet_top1=81.37,
+    ),
+    # The released 768/32 weights were trained with ReLU throughout.
+    Variant(
+        name="convmixer_768_32",
+        dim=768,
+        depth=32,
+        kernel_size=7,
+        patch_size=7,
+        act="relu",
+        num_classes=1000,
+        labels="imagenet1k",
+        imagenet_top1=80.16,
+    ),
+    Variant(
+        name="convmixer_1024_20_ks9_p14",
+        dim=1024,
+        depth=20,
+        kernel_size=9,
+        patch_size=14,
+        act="gelu",
+        num_classes=1000,
+        labels="imagenet1k",
+        imagenet_top1=76.94,
+    ),
+    Variant(
+        name="convmixer_256_8",
+        dim=256,
+        depth=8,
+        kernel_size=5,
+        patch_size=2,
+        act="gelu",
+        num_classes=10,
+        preprocessing=PreprocessingCfg(
+            input_size=32, crop_pct=1.0, interpolation="bicubic", mean=CIFAR10_MEAN, std=CIFAR10_STD
+        ),
         labels="cifar10",
     ),
     # Trained by scripts/train_digits.py on scikit-learn's digits; weights ship with the package.
     Variant(
-        "convmixer_digits",
-        64,
-        4,
-        5,
-        2,
-        "gelu",
-        10,
-        preprocessing=preprocessing_values(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        name="convmixer_digits",
+        dim=64,
+        depth=4,
+        kernel_size=5,
+        patch_size=2,
+        act="gelu",
+        num_classes=10,
+        preprocessing=PreprocessingCfg(
+            input_size=32, crop_pct=1.0, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+        ),
         labels="digits",
         bundled_weights="convmixer_digits.safetensors",
     ),

@@ -176,7 +176,7 @@ def export_onnx(
     `exif_transpose` is recorded in model.json for every command that reads images."""
     variant = convmixer.get_variant(name)
     spec = InputSpec.from_dict({"dtype": input_dtype})
-    cfg = Preprocessing.from_dict({**variant.preprocessing, "exif_transpose": exif_transpose})
+    cfg = Preprocessing.from_dict({**variant.preprocessing.to_dict(), "exif_transpose": exif_transpose})
     torch.manual_seed(seed)
     model = convmixer.create_model(name)
     weights: dict[str, object]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
-from .images.inputs import collect_images
+from .images.datasets import open_image_set
 from .images.pipeline import HostPipeline, ImageTransform
 from .images.preprocess import Preprocessing
 from .runner import Runner
@@ -41,53 +40,24 @@ def labelled_batches(
     labels: list[str] | None,
     batch: int,
     pipeline: HostPipeline | None = None,
+    num_classes: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
     """(images, labels, skipped-so-far) batches from a class-folder tree or `digits` (test
-    split). Folder images go through `pipeline` (default: one decoding in this process);
-    each skipped file is logged with its reason. The images array is reused per batch."""
+    split), read by runtime.images.datasets (the reader calibration uses too). Folder images
+    go through `pipeline` (default: one decoding in this process); each skipped file is
+    logged with its name and reason. The images array is reused per batch."""
     if isinstance(transform, Preprocessing):
         transform = ImageTransform(transform)
-    if data == "digits":
-        from .images.datasets import load_digits
-
-        test = load_digits("test")
-        buffer = transform.empty_batch(batch)
-        for i in range(0, len(test.labels), batch):
-            idx = range(i, min(i + batch, len(test.labels)))
-            for row, j in enumerate(idx):
-                buffer[row] = transform.from_image(test.image(j))
-            yield buffer[: len(idx)], test.labels[i : i + batch], 0
-        return
-    from .images.datasets import class_index
-
-    root = Path(data)
-    if not root.is_dir():
-        raise UserError(f"--data {data}: expected a folder of class sub-folders, or 'digits'")
-    found = collect_images([root])
-    rel = [p.relative_to(root) for p in found.paths]
-    if not found.paths or any(len(r.parts) < 2 for r in rel):
-        raise UserError(f"--data {data}: expected images inside class sub-folders (root/<class>/<image>)")
-    index = class_index([r.parts[0] for r in rel], labels)
-    targets = np.asarray([index[r.parts[0]] for r in rel], dtype=np.int64)
-    skipped = len(found.skipped)
-    for skip in found.skipped:
+    images = open_image_set(data, labels, split="test", need_labels=True, num_classes=num_classes)
+    assert images.labels is not None  # need_labels
+    skipped = len(images.skipped)
+    for skip in images.skipped:
         log.warning("skipped %s: %s", skip.path, skip.reason)
-    own = pipeline is None
-    pipe = pipeline or HostPipeline(transform, batch, 0)
-    if pipe.batch != batch or pipe.transform != transform:
-        raise UserError("labelled_batches: the pipeline's batch size or transform differs from the one asked for")
-    try:
-        start = 0
-        for b in pipe.batches(found.paths):
-            for reason in b.errors.values():
-                log.warning("skipped %s", reason)
-            skipped += len(b.errors)
-            images = b.images if b.images is not None else transform.empty_batch(0)
-            yield images, targets[start : start + len(b.paths)][b.ok], skipped
-            start += len(b.paths)
-    finally:
-        if own:
-            pipe.close()
+    for b in images.batches(transform, batch, pipeline=pipeline):
+        for skip in b.errors:
+            log.warning("skipped %s: %s", skip.path, skip.reason)
+        skipped += len(b.errors)
+        yield b.images, images.labels[b.index], skipped
 
 
 def evaluate(runner: Runner, batches: Iterable[tuple[np.ndarray, np.ndarray, int]]) -> Accuracy:
@@ -98,6 +68,11 @@ def evaluate(runner: Runner, batches: Iterable[tuple[np.ndarray, np.ndarray, int
         if len(x):  # a batch of only unreadable files still carries the skip count
             logits.append(runner.infer(x))
             labels.append(y)
+            classes = logits[-1].shape[1]
+            if len(y) and int(y.max()) >= classes:
+                raise UserError(
+                    f"label {int(y.max())} in the data, but the model has {classes} classes (0..{classes - 1})"
+                )
     if not logits:
         raise UserError("no readable labelled images to evaluate")
     top1, top5 = topk_accuracy(np.concatenate(logits), np.concatenate(labels))

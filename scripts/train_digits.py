@@ -34,7 +34,7 @@ NAME = "convmixer_digits"
 
 def tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     data = load_digits(split)
-    cfg = Preprocessing.from_dict(convmixer.get_variant(NAME).preprocessing)
+    cfg = Preprocessing.from_dict(convmixer.get_variant(NAME).preprocessing.to_dict())
     x = np.stack([preprocess(data.image(i), cfg) for i in range(len(data.labels))])
     return torch.from_numpy(x), torch.from_numpy(data.labels)
 

@@ -1,10 +1,16 @@
 """Command-line image arguments -> the image files to read, and the entries that cannot be.
 
 Files named explicitly are always tried, whatever their suffix. Folders are walked
-(symlinked folders followed, each real folder once) for every suffix Pillow can open,
-`.gif` and `.tif` included. Nothing is dropped without a word: a broken link, a symlink
-loop, a folder that cannot be listed or a named entry that is not a regular file comes
-back in `skipped` with its reason, for the caller to report.
+(symlinked folders followed, each real folder once); in them:
+- a file with a suffix Pillow can open (`.gif` and `.tif` included) is read;
+- a file with another suffix, or none, is read when Pillow recognises its content (an
+  extensionless image, a `.heic` that is really a PNG), else skipped with that reason;
+- passed over without a word: hidden entries (a name starting with ".": `.DS_Store`,
+  macOS `._photo.jpg` resource forks, `.git/`) and the sidecar suffixes in SIDECARS
+  (text, metadata, arrays) that live beside images in data sets.
+Nothing else is dropped without a word: a broken link, a symlink loop, a folder that
+cannot be listed or a named entry that is not a regular file comes back in `skipped`
+with its reason, for the caller to report.
 """
 
 from __future__ import annotations
@@ -12,12 +18,19 @@ from __future__ import annotations
 import glob
 import os
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
 from ..errors import UserError
+
+# Files that sit beside images in data sets and are not images: passed over in folders.
+SIDECARS = frozenset(
+    ".txt .md .rst .json .jsonl .csv .tsv .xml .yaml .yml .toml .ini .cfg .log .html .pdf "
+    ".npy .npz .pt .pth .pkl .parquet .py .sh .zip .tar .gz .md5 .sha1 .sha256 .xmp .aae".split()
+)
 
 
 def image_suffixes() -> frozenset[str]:
@@ -54,6 +67,23 @@ def _problem(path: Path) -> str | None:
     if not stat.S_ISREG(mode):
         return "not a regular file"
     return None
+
+
+def _unrecognised(path: Path) -> str | None:
+    """Why a file of no known image suffix is not an image; None when Pillow recognises its
+    content (it reads the header only; decoding, and its errors, come later)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path):
+                return None
+    except Image.DecompressionBombError:
+        return None  # an image: the decoder refuses it later, with that reason
+    except Image.UnidentifiedImageError:
+        suffix = f"suffix {path.suffix}" if path.suffix else "no suffix"
+        return f"not an image ({suffix}, and Pillow does not recognise the content)"
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"unreadable ({exc})"
 
 
 class _Collector:
@@ -98,12 +128,15 @@ class _Collector:
                 dirs[:] = []
                 continue
             self._seen_dirs.add(key)
-            dirs.sort()
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 path = Path(folder) / name
-                if path.suffix.lower() not in self.suffixes:
+                suffix = path.suffix.lower()
+                if name.startswith(".") or suffix in SIDECARS:
                     continue
                 reason = _problem(path)
+                if reason is None and suffix not in self.suffixes:
+                    reason = _unrecognised(path)
                 if reason:
                     self.skip(path, reason)
                 else:

@@ -36,17 +36,7 @@ from PIL import Image
 
 from ..errors import UserError
 from ..manifest import InputSpec
-from .preprocess import (
-    ImageError,
-    Preprocessing,
-    open_image,
-    reduced_decode_side,
-    resize_and_crop,
-    to_rgb,
-    to_tensor,
-    to_uint8,
-    upright,
-)
+from .preprocess import ImageError, Preprocessing, load_and_preprocess, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +71,11 @@ class ImageTransform:
 
     def from_image(self, img: Image.Image) -> np.ndarray:
         """An opened image (any mode) -> one sample; EXIF orientation applied as configured."""
-        return self._finish(to_rgb(upright(img, self.preprocessing)))
+        return preprocess(img, self.preprocessing, self.hw, self.input.is_uint8)
 
     def from_path(self, path: str | Path) -> np.ndarray:
         """A file -> one sample; raises ImageError (a UserError) for a file that cannot be used."""
-        cfg = self.preprocessing
-        min_side = reduced_decode_side(cfg, self.size) if self.reduced_decode else None
-        return self._finish(open_image(path, min_side=min_side, exif_transpose=cfg.exif_transpose))
-
-    def _finish(self, rgb: Image.Image) -> np.ndarray:
-        crop = resize_and_crop(rgb, self.preprocessing, self.hw)
-        return to_uint8(crop) if self.input.is_uint8 else to_tensor(crop, self.preprocessing)
+        return load_and_preprocess(path, self.preprocessing, self.hw, self.reduced_decode, self.input.is_uint8)
 
     def empty_batch(self, batch: int) -> np.ndarray:
         """A zeroed [batch, *sample] array of the right dtype (for callers without a buffer)."""

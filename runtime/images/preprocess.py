@@ -192,25 +192,41 @@ def upright(img: Image.Image, cfg: Preprocessing) -> Image.Image:
     return img
 
 
-def preprocess(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] | None = None) -> np.ndarray:
-    """An opened image -> float32 CHW array (see runtime.images.pipeline.ImageTransform for uint8)."""
-    return to_tensor(resize_and_crop(to_rgb(upright(img, cfg)), cfg, size), cfg)
-
-
 def reduced_decode_side(cfg: Preprocessing, size: tuple[int, int] | None = None) -> int:
     """The shorter side the resize goes to: what the reduced decode must keep twice of."""
     return math.floor(min(size or (cfg.input_size, cfg.input_size)) / cfg.crop_pct)
 
 
-def load_and_preprocess(
-    path: str | Path, cfg: Preprocessing, size: tuple[int, int] | None = None, reduced_decode: bool = False
+def to_sample(
+    rgb: Image.Image, cfg: Preprocessing, size: tuple[int, int] | None = None, uint8: bool = False
 ) -> np.ndarray:
-    """File -> float32 CHW array ready for the model; raises ImageError for bad files.
+    """An upright RGB image -> one model input sample: resize and centre-crop `size` (H, W;
+    default the square input size), then float32 CHW normalised, or the uint8 HWC crop for
+    a model that normalises inside its graph. The one definition of the transform:
+    `preprocess`, `load_and_preprocess` and runtime.images.pipeline.ImageTransform call it."""
+    crop = resize_and_crop(rgb, cfg, size)
+    return to_uint8(crop) if uint8 else to_tensor(crop, cfg)
+
+
+def preprocess(
+    img: Image.Image, cfg: Preprocessing, size: tuple[int, int] | None = None, uint8: bool = False
+) -> np.ndarray:
+    """An opened image (any mode) -> one sample; EXIF orientation applied as `cfg` says."""
+    return to_sample(to_rgb(upright(img, cfg)), cfg, size, uint8)
+
+
+def load_and_preprocess(
+    path: str | Path,
+    cfg: Preprocessing,
+    size: tuple[int, int] | None = None,
+    reduced_decode: bool = False,
+    uint8: bool = False,
+) -> np.ndarray:
+    """File -> one sample ready for the model; raises ImageError for bad files.
 
     Decoding is exact unless `reduced_decode` (see `open_image`)."""
     min_side = reduced_decode_side(cfg, size) if reduced_decode else None
-    img = open_image(path, min_side=min_side, exif_transpose=cfg.exif_transpose)
-    return to_tensor(resize_and_crop(img, cfg, size), cfg)
+    return to_sample(open_image(path, min_side=min_side, exif_transpose=cfg.exif_transpose), cfg, size, uint8)
 
 
 def find_images(inputs: list[str] | list[Path]) -> list[Path]:

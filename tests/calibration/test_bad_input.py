@@ -54,3 +54,39 @@ def test_no_usable_image_says_how_many_are_needed(digits_export: Path, tmp_path:
         assert err.count("\n") == 0 and "need at least 8 usable images" in err
         assert "No data is collected" not in err
     assert sorted(p.name for p in onnx_path.parent.iterdir()) == ["golden.npz", "model.json", "model.onnx"]
+
+
+def _labelled(path: Path, labels: np.ndarray) -> Path:
+    np.savez(path, images=np.zeros((20, 3, 32, 32), np.float32), labels=labels)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: _labelled(p / "few.npz", np.zeros(5, np.int64)), "expected one per image"),
+        (lambda p: _labelled(p / "nan.npz", np.full(20, np.nan)), "'labels' must be class numbers"),
+        (lambda p: _labelled(p / "high.npz", np.full(20, 10)), "but the model has 10 classes"),
+        (lambda p: np.save(p / "tiny.npy", np.zeros((20, 3, 1, 1), np.float32)) or p / "tiny.npy", "32x32 crops"),
+        (lambda p: np.save(p / "u8.npy", np.zeros((20, 3, 32, 32), np.uint8)) or p / "u8.npy", "normalised float"),
+    ],
+    ids=["few-labels", "nan-labels", "label-out-of-range", "1x1", "uint8-for-float-model"],
+)
+def test_unusable_arrays_are_one_line_exit_2(digits_export: Path, tmp_path: Path, capsys, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    assert cli.main([str(onnx_path), "--data", str(make(tmp_path)), "--method", "max"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and err.startswith("error: ")
+    assert not (onnx_path.parent / "model.int8.onnx").exists()
+
+
+def test_exactly_eight_good_images_calibrate(digits_export: Path, tmp_path: Path) -> None:
+    from runtime.images.datasets import load_digits
+
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    folder = tmp_path / "eight"
+    folder.mkdir()
+    for i in range(8):
+        load_digits("train").image(i).save(folder / f"{i}.png")
+    assert cli.main([str(onnx_path), "--data", str(folder), "--method", "max"]) == 0
+    assert (onnx_path.parent / "model.int8.onnx").is_file()

@@ -129,3 +129,120 @@ def test_uint8_input_models_get_uint8_hwc_crops(tmp_path: Path) -> None:
     np.save(tmp_path / "f32.npy", np.zeros((4, 3, 32, 32), np.float32))
     with pytest.raises(UserError, match=r"this model takes uint8 \[N, H, W, 3\]"):
         open_source(str(tmp_path / "f32.npy"), CFG, None, spec=spec)
+
+
+def test_folder_images_are_decoded_by_the_pipeline_with_its_error_handling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import struct
+
+    from runtime.images import preprocess
+
+    root = make_folder(tmp_path)
+    real = preprocess.open_image
+
+    def pillow_bug(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path).name == "2.png":  # what some Pillow decoders raise on malformed files
+            raise struct.error("unpack requires a buffer of 4 bytes")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(preprocess, "open_image", pillow_bug)
+    src = open_source(str(root), CFG, None, limit=100)
+    batches = list(src.batches(src.calibration + src.heldout, 64))
+    assert sum(len(x) for x, _ in batches) == 10
+    assert sorted(src.skipped) == sorted(
+        f"{root / c / '2.png'}: cannot decode (error: unpack requires a buffer of 4 bytes)" for c in ("3", "7")
+    )
+
+
+def _npz(path: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+GOOD = np.random.default_rng(0).standard_normal((20, 3, 32, 32)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda p: _npz(p / "few.npz", GOOD, np.zeros(5, np.int64)),
+            r"'labels' has shape \(5,\) \| expected one per image: \[20\]",
+        ),
+        (lambda p: _npz(p / "many.npz", GOOD, np.zeros((20, 2), np.int64)), r"'labels' has shape \(20, 2\)"),
+        (lambda p: _npz(p / "nan.npz", GOOD, np.full(20, np.nan)), "'labels' must be class numbers"),
+        (lambda p: _npz(p / "frac.npz", GOOD, np.full(20, 2.5)), "whole class numbers"),
+        (lambda p: _npz(p / "text.npz", GOOD, np.array(["cat"] * 20)), "'labels' must be class numbers"),
+        (
+            lambda p: _npz(p / "high.npz", GOOD, np.full(20, 10)),
+            r"label 10 in 'labels', but the model has 10 classes \(0..9\)",
+        ),
+        (lambda p: _npz(p / "neg.npz", GOOD, np.full(20, -1)), "label -1 in 'labels'"),
+        (
+            lambda p: np.save(p / "tiny.npy", np.zeros((20, 3, 1, 1), np.float32)) or p / "tiny.npy",
+            "this model takes 32x32 crops",
+        ),
+        (
+            lambda p: np.save(p / "big.npy", np.zeros((4, 3, 64, 48), np.float32)) or p / "big.npy",
+            "this model takes 32x32 crops",
+        ),
+        (
+            lambda p: np.save(p / "u8.npy", np.zeros((4, 3, 32, 32), np.uint8)) or p / "u8.npy",
+            "uint8 array | this model takes normalised float",
+        ),
+        (lambda p: np.save(p / "i64.npy", np.zeros((4, 3, 32, 32), np.int64)) or p / "i64.npy", "int64 array"),
+        (
+            lambda p: (
+                np.save(p / "raw.npy", np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32)).astype(np.float32))
+                or p / "raw.npy"
+            ),
+            "raw pixels, not normalised tensors",
+        ),
+        (lambda p: (p / "bad.npz").write_bytes(b"PK\x03\x04 not a zip") and p / "bad.npz", "not a readable .npz file"),
+        (lambda p: (p / "bad.npy").write_bytes(b"\x93NUMPY garbage") and p / "bad.npy", "not a readable .npy file"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_arrays_the_model_cannot_take_are_refused_before_any_work(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UserError, match=message):
+        open_source(str(make(tmp_path)), CFG, [str(i) for i in range(10)])
+
+
+def test_labels_out_of_range_are_refused_for_folders_too(tmp_path: Path) -> None:
+    root = make_folder(tmp_path)
+    (root / "7").rename(root / "12")
+    with pytest.raises(UserError, match="class folder '12' is label 12, but the model has 10 classes"):
+        open_source(str(root), CFG, [str(i) for i in range(10)])
+
+
+def test_good_arrays_with_labels_and_float_labels_are_accepted(tmp_path: Path) -> None:
+    src = open_source(str(_npz(tmp_path / "ok.npz", GOOD, np.arange(20) % 10.0)), CFG, [str(i) for i in range(10)])
+    assert sorted(s.label for s in src.calibration + src.heldout) == sorted((np.arange(20) % 10).tolist())
+
+
+@pytest.mark.parametrize(("good", "bad"), [(8, 0), (8, 3), (9, 0), (10, 2)])
+def test_the_minimum_is_usable_images_in_the_whole_set(tmp_path: Path, good: int, bad: int) -> None:
+    """8 usable images calibrate, however the split and the unreadable files fall."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    rng = np.random.default_rng(good * 10 + bad)
+    for i in range(good):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(d / f"good{i}.png")
+    for i in range(bad):
+        (d / f"bad{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    src = open_source(str(d), CFG, None)
+    used = sum(len(x) for x, _ in src.calibration_batches(4))
+    assert used >= MIN_USABLE and len(src.skipped) <= bad
+    assert not {s.key for s in src.calibration} & {s.key for s in src.heldout}
+    again = sum(len(x) for x, _ in src.calibration_batches(4))  # the entropy pass reads them again
+    assert again == used
+
+
+def test_seven_usable_images_are_too_few(tmp_path: Path) -> None:
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(7):
+        Image.new("RGB", (20, 20), (i * 30, 0, 0)).save(d / f"{i}.png")
+    src = open_source(str(d), CFG, None)
+    assert sum(len(x) for x, _ in src.calibration_batches(4)) == 7 < MIN_USABLE
