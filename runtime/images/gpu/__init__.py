@@ -66,5 +66,10 @@ def choose(mode: str, backend: str) -> str:
         raise UserError(f"--decode gpu: {why}")
     used = "gpu" if mode != "cpu" and why is None else "cpu"
     reason = f" ({why})" if mode == "auto" and why else ""
-    log.info("decoding on the %s (--decode %s)%s", "GPU with nvImageCodec" if used == "gpu" else "CPU with Pillow", mode, reason)
+    log.info(
+        "decoding on the %s (--decode %s)%s",
+        "GPU with nvImageCodec" if used == "gpu" else "CPU with Pillow",
+        mode,
+        reason,
+    )
     return used

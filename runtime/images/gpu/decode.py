@@ -69,8 +69,7 @@ class BatchDecoder:
             return None, None
         if width * height > MAX_PIXELS:
             return None, (
-                f"{width}x{height} is over the {MAX_PIXELS:,}-pixel limit "
-                "(refused as a possible decompression bomb)"
+                f"{width}x{height} is over the {MAX_PIXELS:,}-pixel limit (refused as a possible decompression bomb)"
             )
         return (stream if _fits_batched_decode(stream) else None), None
 
@@ -88,7 +87,7 @@ class BatchDecoder:
                 streams.append(stream)
         if streams:
             images = self._decoder.decode(streams, params=self._params, cuda_stream=cuda_stream)
-            for i, image in zip(batched, images):
+            for i, image in zip(batched, images, strict=True):
                 out[i].image = image
         for i, path in enumerate(paths):
             if out[i].error is None and out[i].image is None:
