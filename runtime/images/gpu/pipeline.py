@@ -124,17 +124,18 @@ class DevicePipeline:
         decoded = self._decoder.decode(chunk, cuda_stream=self._stream.ptr)
         ok: list[int] = []
         errors: dict[int, str] = {}
+        sources: list[Any] = []
         u8 = self._u8[slot]
-        for i, d in enumerate(decoded):
-            if d.error is not None:
-                errors[i] = d.error
-                continue
-            with self._stream:
-                image = cp.asarray(d.image) if d.image is not None else cp.asarray(d.pixels)
-            self._resizer.into(image, u8[len(ok)])
-            ok.append(i)
+        with self._stream:
+            for i, d in enumerate(decoded):
+                if d.error is not None:
+                    errors[i] = d.error
+                    continue
+                sources.append(cp.asarray(d.image) if d.image is not None else cp.asarray(d.pixels))
+                ok.append(i)
         images: Any = None
         if ok:
+            self._resizer.batch_into(sources, u8)  # one launch per pass per source size
             images = u8[: len(ok)]
             if self._f32 is not None:
                 images = self._f32[slot][: len(ok)]
