@@ -45,16 +45,21 @@ def missing(backend: str) -> str | None:
     """Why the GPU path cannot run with `backend` here, or None when it can."""
     if backend != "tensorrt":
         return f"the {backend} backend runs on the CPU (the GPU path feeds TensorRT engines)"
-    for get in (nvimgcodec, cupy):
-        try:
-            get()
-        except UserError as exc:
-            return str(exc)
+    # CuPy and the device first: importing nvImageCodec without nvJPEG2000 / nvTIFF prints
+    # several lines to stderr, which a run that cannot use the GPU anyway should not show.
     try:
         count = int(cupy().cuda.runtime.getDeviceCount())
+    except UserError as exc:
+        return str(exc)
     except Exception as exc:  # CuPy raises its CUDARuntimeError without a driver or device
         return f"no CUDA device ({type(exc).__name__}: {exc})"
-    return None if count > 0 else "no CUDA device"
+    if count == 0:
+        return "no CUDA device"
+    try:
+        nvimgcodec()
+    except UserError as exc:
+        return str(exc)
+    return None
 
 
 def choose(mode: str, backend: str) -> str:
