@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e '.[export,dev,rtx,ray]'
+	$(PY) -m pip install -q -e '.[export,dev,rtx,ray,gpu-images]'
 	bash tools/install-tensorrt-stubs.sh $(PY)
 	@touch $@
 

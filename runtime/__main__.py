@@ -61,7 +61,7 @@ def _warn_random(manifest: Manifest, what: str) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import load
     from .evaluate import evaluate, labelled_batches
-    from .images.pipeline import HostPipeline, default_workers
+    from .images.pipeline import default_workers
     from .manifest import load_manifest
 
     manifest = load_manifest(args.model_file)
@@ -69,7 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     transform = _transform(args, manifest)
     workers = default_workers() if args.workers is None else args.workers
     # Decode workers start before the backend initialises CUDA or ONNX Runtime.
-    with HostPipeline(transform, args.batch, 0 if args.data == "digits" else workers) as pipeline:
+    with _image_pipeline(args, transform, args.batch, 0 if args.data == "digits" else workers) as pipeline:
         with load(args.model_file, args.backend, **_load_options(args)) as runner:
             batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline)
             acc = evaluate(runner, batches)
@@ -88,7 +88,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from .classify import classify, output_format
     from .errors import UserError
     from .images.inputs import collect_images
-    from .images.pipeline import HostPipeline, default_workers
+    from .images.pipeline import default_workers
     from .manifest import load_manifest
 
     on_ray = args.ray or args.ray_address is not None or args.gpus_per_worker is not None
@@ -116,7 +116,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         workers = default_workers() if args.workers is None else args.workers
         workers = min(workers, len(inputs.paths))
         # Decode workers start before the backend initialises CUDA or ONNX Runtime.
-        with HostPipeline(transform, args.batch, workers) as pipeline:
+        with _image_pipeline(args, transform, args.batch, workers) as pipeline:
             with load(args.model_file, args.backend, **_load_options(args)) as runner:
                 # Batches are assembled straight into the runner's buffer: page-locked on TensorRT,
                 # so the copy to the GPU needs no staging.
@@ -137,7 +137,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from . import load
     from .bench import bench_pipeline, bench_runner, format_pipeline_table, format_table
     from .errors import UserError
-    from .images.pipeline import HostPipeline, default_workers
+    from .images.pipeline import default_workers
     from .manifest import load_manifest
 
     manifest = load_manifest(args.model_file)
@@ -166,7 +166,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             workers = default_workers() if args.workers is None else args.workers
             transform = dataclasses.replace(_transform(args, manifest), size=(h, w))
             # Started before the backend, like classify's.
-            pipeline = stack.enter_context(HostPipeline(transform, max(batches), workers))
+            pipeline = stack.enter_context(_image_pipeline(args, transform, max(batches), workers))
         runner = stack.enter_context(load(args.model_file, args.backend, **_load_options(args)))
         rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds, input_spec=manifest.input_spec)
         if pipeline is not None:
@@ -180,7 +180,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_pipeline(args: argparse.Namespace, transform: ImageTransform, batch: int, workers: int) -> Any:
+    """--decode: Pillow in worker processes (HostPipeline), or nvImageCodec and the exact
+    resize kernel on the GPU (runtime.images.gpu), which feeds TensorRT's device input."""
+    from .images.gpu import choose
+    from .images.pipeline import HostPipeline
+
+    backend = args.backend or ("tensorrt" if args.model_file.suffix == ".engine" else "onnxruntime")
+    if choose(args.decode, backend) == "gpu":
+        from .images.gpu.pipeline import DevicePipeline
+
+        return DevicePipeline(transform, batch, device_id=0)
+    return HostPipeline(transform, batch, workers)
+
+
 def _decode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--decode",
+        choices=["cpu", "gpu", "auto"],
+        default="cpu",
+        help="where images are decoded and resized: cpu (Pillow), gpu (nvImageCodec + exact CUDA resize, "
+        "TensorRT engines, the gpu-images extra) or auto (gpu when both are there)",
+    )
     p.add_argument(
         "--reduced-decode",
         action="store_true",

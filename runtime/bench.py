@@ -127,7 +127,9 @@ def bench_pipeline(
     e2e_rate = n2 / seconds2
     b, w = pipeline.batch, pipeline.workers
     return [
-        PipelineRow(f"host pipeline ({pipeline.transform.input.dtype})", b, w, n, host_rate),
+        PipelineRow(
+            f"{getattr(pipeline, 'name', 'host pipeline')} ({pipeline.transform.input.dtype})", b, w, n, host_rate
+        ),
         PipelineRow(
             "end-to-end classify", b, w, n2, e2e_rate, e2e_rate / backend_rate, e2e_rate / min(backend_rate, host_rate)
         ),

@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     cache: dict[str, str | None] = {}
     for item in items:
         for marker in ("trt", "gpu"):
-            if marker in item.keywords:
+            if item.get_closest_marker(marker) is not None:  # not `in item.keywords`: that holds folder names too
                 if marker not in cache:
                     cache[marker] = _missing(marker)
                 reason = cache[marker]

@@ -200,7 +200,9 @@ def test_decode_batch_builds_uint8_nhwc_rows_and_carries_errors(digits_export: P
     assert not as_float["image"][1].any()  # the failed row is a placeholder the actor never runs
 
 
-def test_a_batch_the_runner_refuses_fails_the_job_as_locally(ray_cluster: str, digits_export: Path, images: Path) -> None:
+def test_a_batch_the_runner_refuses_fails_the_job_as_locally(
+    ray_cluster: str, digits_export: Path, images: Path
+) -> None:
     import runtime
     from runtime.classify import classify
     from runtime.images.inputs import collect_images

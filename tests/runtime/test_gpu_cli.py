@@ -1,0 +1,49 @@
+"""--decode on the command line, on a machine without the GPU path (this one, in CI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def _predictions(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_decode_auto_falls_back_to_cpu_with_identical_predictions(digits_export: Path, tmp_path: Path) -> None:
+    model = str(digits_export / "model.onnx")
+    from runtime.images.datasets import load_digits
+
+    test = load_digits("test")
+    for i in range(5):
+        test.image(i).save(tmp_path / f"{i}.png")
+    outs = {}
+    for mode in ("cpu", "auto"):
+        out = tmp_path / f"{mode}.jsonl"
+        res = run_cli(
+            "runtime",
+            "classify",
+            model,
+            str(tmp_path / "*.png"),
+            "--decode",
+            mode,
+            "--workers",
+            "0",
+            "--output",
+            str(out),
+        )
+        assert res.returncode == 0, res.stderr
+        outs[mode] = _predictions(out)
+    assert outs["auto"] == outs["cpu"] and len(outs["cpu"]) == 5
+
+
+def test_decode_gpu_without_the_gpu_path_is_one_line_exit_2(digits_export: Path, tmp_path: Path) -> None:
+    from runtime.images.datasets import load_digits
+
+    load_digits("test").image(0).save(tmp_path / "0.png")
+    res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), str(tmp_path), "--decode", "gpu")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --decode gpu: ") and "onnxruntime" in lines[0]
