@@ -21,8 +21,9 @@ import pytest
 from runtime.errors import UserError
 from runtime.images.datasets import load_digits
 from runtime.manifest import InputSpec, load_manifest
-from runtime.ray_batch import RayOptions, _actor_resources, decode_batch
-from runtime.ray_batch import ray_classify as runtime_ray_classify
+from runtime.ray import RayOptions
+from runtime.ray import ray_classify as runtime_ray_classify
+from runtime.ray.stages import _actor_resources, decode_batch
 from tests.conftest import ROOT, run_cli
 
 
@@ -88,7 +89,7 @@ def test_decoding_runs_in_tasks_beside_the_actors(ray_cluster: str, digits_expor
     import pyarrow as pa
     import ray
 
-    from runtime.ray_batch import classify_dataset
+    from runtime.ray import classify_dataset
 
     paths = ray.data.from_arrow(pa.table({"path": [str(images / "00_label0.jpg"), str(images / "broken.png")]}))
     result = classify_dataset(paths, digits_export / "model.onnx", RayOptions(batch=2, topk=1, workers=1)).materialize()
@@ -223,7 +224,8 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
 ) -> None:
     import argparse
 
-    from runtime.ray_batch import Classifier, options_from_args
+    from runtime.ray.options import options_from_args
+    from runtime.ray.stages import Classifier
     from tests.fakes import fake_tensorrt
 
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
