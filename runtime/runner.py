@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends.dlpack import dlpack_device, is_gpu
+from .dlpack import dlpack_device, is_gpu
 from .errors import UserError
 from .manifest import INPUT_NAME, InputSpec
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ...dlpack import DeviceArray
 from ...errors import UserError
 from ..cuda import CudaApi
-from ..dlpack import DeviceArray
 from ..profiles import Chunk, ProfileRange
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...dlpack import DeviceArray
 from ..cuda import CudaApi
-from ..dlpack import DeviceArray
 from ..profiles import ProfileSet
 from .engine import FLOAT32_BYTES, EngineRun
 from .lanes import Batch, Lane, Slot, Task
