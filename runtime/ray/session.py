@@ -20,22 +20,57 @@ CONNECT_TIMEOUT_S = 10.0
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast, with one line, when a cluster address does not answer: ray.init itself
-    retries for a long time before giving up."""
+    """Fail fast, with one line, when a cluster address does not answer, or answers but
+    not as Ray does (gRPC): ray.init itself retries for many minutes before giving up."""
     if address in ("auto", "local"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise UserError(f"--ray-address {address}: expected HOST:PORT, ray://HOST:PORT or auto")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UserError(
             f"--ray-address {address}: cannot reach {host}:{port} within {timeout:g} s ({reason}); "
             "is `ray start --head` running there?"
         ) from None
+    with sock:
+        answer = _http2_greeting(sock, timeout)
+    if answer is not None:
+        raise UserError(
+            f"--ray-address {address}: {host}:{port} answers, but not as a Ray cluster ({answer}); "
+            "give the address `ray start --head` printed"
+        )
+
+
+# Ray's head (GCS) and its Ray Client server speak gRPC, that is HTTP/2: to a client's
+# connection preface, an HTTP/2 server answers with a SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + empty SETTINGS
+_FRAME_HEADER = 9  # bytes: length (3), type (1), flags (1), stream (4)
+_SETTINGS = 4
+
+
+def _http2_greeting(sock: socket.socket, timeout: float) -> str | None:
+    """None when the server at `sock` greets like an HTTP/2 (gRPC) server, else what it did."""
+    deadline = time.monotonic() + timeout
+    header = b""
+    try:
+        sock.sendall(_HTTP2_PREFACE)
+        while len(header) < _FRAME_HEADER:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            data = sock.recv(_FRAME_HEADER - len(header))
+            if not data:
+                return "it closed the connection" if not header else "it sent a few bytes and closed the connection"
+            header += data
+    except TimeoutError:
+        return f"it said nothing gRPC-like within {timeout:g} s"
+    except OSError as exc:
+        return f"the connection failed: {exc.strerror or type(exc).__name__}"
+    if header[3] != _SETTINGS:
+        first = header.split(b"\r\n", 1)[0].decode("ascii", "replace")
+        return f"it answered {first!r}, not gRPC"
+    return None
 
 
 @contextlib.contextmanager

@@ -155,6 +155,52 @@ def test_unreachable_address_is_one_line(digits_export: Path, images: Path, addr
     assert time.monotonic() - start < 60
 
 
+@pytest.fixture
+def http_server() -> Iterator[int]:
+    """A throwaway HTTP server on a loopback port: it answers, but it is not Ray."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_that_answers_but_is_not_ray_is_one_line(
+    digits_export: Path, images: Path, http_server: int, scheme: str
+) -> None:
+    """ray.init would retry such an address for about 14 minutes; the timeout catches a hang."""
+    address = f"{scheme}127.0.0.1:{http_server}"
+    res = run_cli(
+        "runtime", "classify", str(digits_export / "model.onnx"), str(images), "--ray", "--ray-address", address,
+        timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith(f"error: --ray-address {address}")
+    assert "not as a Ray cluster" in res.stderr
+
+
+def test_a_silent_server_is_not_taken_for_ray() -> None:
+    from runtime.ray.session import check_reachable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(UserError, match="not as a Ray cluster .*said nothing"):
+            check_reachable(address, timeout=0.5)
+
+
 def test_unwritable_output_fails_before_ray_starts(digits_export: Path, images: Path, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     target = tmp_path / "a-file" / "out.csv"
