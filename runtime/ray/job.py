@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import UserError, require
 from ..images.inputs import ImageInputs
 from ..images.pipeline import ImageTransform
+from ..loader import load
 from ..manifest import load_manifest
 from .options import RAY_HINT, RayOptions, RayStats
 from .session import ray_session
@@ -42,6 +43,9 @@ def ray_classify(
     if not inputs.count:
         raise UserError("no images to classify")
     load_manifest(model_file)  # a missing model.json fails here, before Ray starts
+    # So do a missing backend library and a bad sidecar, in the line local classify prints.
+    load_options = {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar}
+    load(model_file, options.backend, **load_options).check_requirements()
     ray = require("ray", RAY_HINT)
     pa = require("pyarrow", RAY_HINT)
     names = [str(p) for p in inputs.paths]

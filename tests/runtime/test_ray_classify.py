@@ -291,3 +291,34 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
         assert actor.runner.describe().endswith("+graph")
     finally:
         actor.runner.deactivate()
+
+
+@pytest.mark.parametrize(
+    ("model", "blocked"),
+    [("model.engine", ("cuda", "cuda.bindings")), ("model.onnx", ("onnxruntime",))],
+)
+def test_backend_requirements_are_checked_before_ray_starts(
+    digits_export: Path, images: Path, tmp_path: Path, model: str, blocked: tuple[str, ...]
+) -> None:
+    """A missing backend library is the local run's one line, exit 2, and Ray never starts."""
+    from tests.fakes import fake_tensorrt
+
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    d = fake_tensorrt.copy_model_dir(digits_export, tmp_path / "m")
+    fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32]] * 3], d / "model.onnx")
+    block = "; ".join(f"sys.modules[{name!r}] = None" for name in blocked)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    lines = []
+    for ray_flags in ([], ["--ray"]):
+        argv = ["classify", str(d / model), str(images), *ray_flags]
+        code = (
+            f"import sys, ray; {block}; ray.init = lambda *a, **k: sys.exit('ray.init was called'); "
+            f"from runtime.__main__ import main; sys.exit(main({argv!r}))"
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.count("\n") == 1 and "is not installed" in res.stderr, res.stderr
+        lines.append(res.stderr)
+    assert lines[0] == lines[1]

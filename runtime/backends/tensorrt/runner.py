@@ -64,13 +64,7 @@ class TensorRTRunner(Runner):
         self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
         flavour = self.meta.flavour if self.meta else default_flavour()
         self.backend = flavour
-        try:
-            self.cuda: CudaApi = self._cuda_override or default_cuda()
-        except UserError as exc:  # no cuda-python: say what the engine needs, not only what is missing
-            library = "TensorRT-RTX" if flavour == TENSORRT_RTX else "TensorRT"
-            raise UserError(
-                f"{self.model_file}: a {library} engine runs only on an NVIDIA GPU, via cuda-python; {exc}"
-            ) from None
+        self.cuda: CudaApi = self._cuda_for(flavour)
         gpu = self.cuda.device(self.options.device) if self.cuda.device_count() > 0 else None
         manifest = find_manifest(self.model_file)
         if self.meta is not None:
@@ -109,6 +103,24 @@ class TensorRTRunner(Runner):
             self._in_bytes / 2**20,
             ", CUDA graphs" if self.options.cuda_graph else "",
         )
+
+    def _cuda_for(self, flavour: str) -> CudaApi:
+        try:
+            return self._cuda_override or default_cuda()
+        except UserError as exc:  # no cuda-python: say what the engine needs, not only what is missing
+            library = "TensorRT-RTX" if flavour == TENSORRT_RTX else "TensorRT"
+            raise UserError(
+                f"{self.model_file}: a {library} engine runs only on an NVIDIA GPU, via cuda-python; {exc}"
+            ) from None
+
+    def check_requirements(self) -> None:
+        """The file, its sidecar, cuda-python and the flavour's library, as `activate()`
+        checks them, but without a GPU (a Ray driver may have none)."""
+        super().check_requirements()
+        meta = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
+        flavour = meta.flavour if meta else default_flavour()
+        self._cuda_for(flavour)
+        import_flavour(flavour)
 
     def _deserialise(self, trt_module: ModuleType) -> trt.ICudaEngine:
         self._trt_logger = trt_module.Logger(trt_module.Logger.WARNING)
