@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from export.graph_edit import load_onnx, match_nodes
 from runtime.backends.onnxruntime import OnnxRuntimeRunner
 from runtime.errors import UserError, require
-from runtime.graph_edit import load_onnx, match_nodes
 from runtime.io import atomic_path, read_json, sha256_file, write_json_atomic
 from runtime.manifest import load_manifest, precision_onnx
 from runtime.runner import Runner

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from export.graph_edit import to_float16
 from runtime.errors import UserError, require
-from runtime.graph_edit import to_float16
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,11 @@ import logging
 from pathlib import Path
 
 from runtime.errors import UserError, require
-from runtime.graph_edit import load_onnx, match_nodes, to_float16
 from runtime.io import atomic_path
 from runtime.manifest import GOLDEN_NAME, precision_onnx
 from runtime.parity import ParityResult, compare
+
+from .graph_edit import load_onnx, match_nodes, to_float16
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[P
 def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] | None = None) -> Path:
     """Write the FP16 graph beside `onnx_path` and check it; returns its path.
 
-    Nodes matching a `keep_fp32` pattern stay in FP32 (see runtime.graph_edit)."""
+    Nodes matching a `keep_fp32` pattern stay in FP32 (see export.graph_edit)."""
     onnx = require("onnx", "pip install -e '.[export]'")
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():

@@ -23,9 +23,9 @@ from pathlib import Path
 from runtime.engine_meta import EngineMeta, describe_profiles, read_sidecar
 from runtime.errors import UserError
 from runtime.flavours import TENSORRT
-from runtime.graph_edit import load_onnx
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest, precision_onnx
 
+from .graph_edit import load_onnx
 from .profiles import engine_path_for
 
 log = logging.getLogger(__name__)

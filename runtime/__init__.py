@@ -10,66 +10,30 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .loader import BACKENDS, load
 from .parity import TOLERANCES, ParityResult, Tolerance, compare
 from .runner import Runner
 
-__all__ = ["ParityResult", "Runner", "TOLERANCES", "Tolerance", "UserError", "compare", "load", "ray_classify"]
-
-BACKENDS = ("tensorrt", "onnxruntime")
-
-
-def load(
-    model_file: str | Path,
-    backend: str | None = None,
-    *,
-    cuda_graph: bool = False,
-    allow_missing_sidecar: bool = False,
-    device: int = 0,
-) -> Runner:
-    """A runner for `model_file`: .engine -> TensorRT, .onnx -> ONNX Runtime.
-
-    The runner is inactive until entered (`with runtime.load(path) as runner:`).
-    TensorRT only: `cuda_graph` replays each input shape from a captured CUDA graph;
-    `allow_missing_sidecar` runs an engine with no .engine.json (built by trtexec), with
-    a warning; `device` picks the CUDA device.
-    """
-    path = Path(model_file)
-    if backend is None:
-        if path.suffix == ".engine":
-            backend = "tensorrt"
-        elif path.suffix == ".onnx":
-            backend = "onnxruntime"
-        else:
-            raise UserError(f"{path}: expected an .engine (TensorRT) or .onnx (ONNX Runtime) file")
-    if backend == "onnxruntime":
-        asked = [
-            f
-            for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("device", device))
-            if v
-        ]
-        if asked:
-            raise UserError(f"{path}: {asked[0]} applies to TensorRT engines, not to ONNX Runtime")
-        from .backends.onnxruntime import OnnxRuntimeRunner
-
-        return OnnxRuntimeRunner(path)
-    if backend == "tensorrt":
-        if path.suffix != ".engine":
-            raise UserError(
-                f"{path}: the tensorrt backend runs .engine files; build one with `python -m export engine`"
-            )
-        from .backends.tensorrt import TensorRTOptions, TensorRTRunner
-
-        return TensorRTRunner(path, TensorRTOptions(cuda_graph, allow_missing_sidecar, device))
-    raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+__all__ = [
+    "BACKENDS",
+    "ParityResult",
+    "Runner",
+    "TOLERANCES",
+    "Tolerance",
+    "UserError",
+    "compare",
+    "load",
+    "ray_classify",
+]
 
 
 def ray_classify(
     model_file: str | Path, paths: list[Path] | list[str], output: Path | None = None, **options: Any
 ) -> Any:
-    """Classify `paths` on Ray Data (the ray extra); options are runtime.ray_batch.RayOptions' fields.
+    """Classify `paths` on Ray Data (the ray extra); options are runtime.ray.RayOptions' fields.
 
     Imports ray only when called, so `import runtime` stays light."""
-    from .ray_batch import RayOptions
-    from .ray_batch import ray_classify as run
+    from .ray import RayOptions
+    from .ray import ray_classify as run
 
     return run(model_file, paths, output, RayOptions(**options))

@@ -93,8 +93,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     on_ray = args.ray or args.ray_address is not None or args.gpus_per_worker is not None
     if on_ray:
-        from .ray_batch import options_from_args
-        from .ray_batch import output_format as ray_output_format
+        from .ray.options import options_from_args
+        from .ray.sink import output_format as ray_output_format
 
         options = options_from_args(args)  # flags and the ray extra are checked before any work
         ray_output_format(args.output)
@@ -108,7 +108,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     transform = _transform(args, manifest)
     stats: Any  # ClassifyStats or RayStats: images, classified, skipped, seconds
     if on_ray:
-        from .ray_batch import ray_classify
+        from .ray import ray_classify
 
         stats = ray_classify(args.model_file, inputs, args.output, options, transform)
         where = f" on Ray after {stats.startup_seconds:.1f} s of Ray start-up,"

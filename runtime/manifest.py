@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .images.preprocess import Preprocessing
 from .io import read_json
+from .preprocessing import Preprocessing
 
 MANIFEST_NAME = "model.json"
 GOLDEN_NAME = "golden.npz"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends.dlpack import dlpack_device, is_gpu
+from .dlpack import dlpack_device, is_gpu
 from .errors import UserError
 from .manifest import INPUT_NAME, InputSpec
 
@@ -118,6 +118,13 @@ class Runner(abc.ABC):
         `infer`; this one only saves a host copy."""
         self._require_active("host_buffer")
         return np.empty(shape, np.dtype(dtype or self.input_spec.dtype))
+
+    def check_requirements(self) -> None:
+        """Raise UserError for what `activate()` would refuse before touching a device: a
+        missing file, a missing library. Allocates nothing; `classify --ray` calls it on
+        the driver so that such a refusal is one line before Ray starts."""
+        if not self.model_file.is_file():
+            raise UserError(f"{self.model_file}: no such file")
 
     def accepts(self, shape: tuple[int, ...]) -> bool:
         """Whether an input of this shape can run (engines have profile ranges)."""

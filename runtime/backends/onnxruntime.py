@@ -58,6 +58,10 @@ class OnnxRuntimeRunner(Runner):
         self._session: Any = None
         self._errors: tuple[type[BaseException], ...] = ()
 
+    def check_requirements(self) -> None:
+        require("onnxruntime", ORT_HINT)
+        super().check_requirements()
+
     def _activate(self) -> None:
         ort = require("onnxruntime", ORT_HINT)
         if not self.model_file.is_file():

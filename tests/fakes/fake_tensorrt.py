@@ -589,7 +589,7 @@ def install(
     trt = make_module(cuda, flavour=flavour, **kwargs)
     monkeypatch.setitem(sys.modules, trt.__name__, trt)
     monkeypatch.setattr(cb, "default_cuda", lambda: cuda)
-    for mod in ("runtime.backends.tensorrt",):
+    for mod in ("runtime.backends.tensorrt.runner",):
         if mod in sys.modules:
             monkeypatch.setattr(sys.modules[mod], "default_cuda", lambda: cuda, raising=False)
     return trt, cuda

@@ -178,7 +178,7 @@ def test_next_chunks_copy_overlaps_this_chunks_kernel(gpu: Any) -> None:
     chunks = 6
     x = np.concatenate([np.full((4, 3, 16, 16), k + 1, np.float32) for k in range(chunks)])
     with runtime.load(make(PROFILE)) as runner:
-        lane = runner._free[0]
+        lane = runner._lanes.free[0]
         kernel.slots = (lane.slots[0].d_in, lane.slots[1].d_in)
         kernel.probe, kernel.last_chunk = 1, chunks - 1
         kernel.seen.fill(-1)

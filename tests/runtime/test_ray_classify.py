@@ -21,8 +21,9 @@ import pytest
 from runtime.errors import UserError
 from runtime.images.datasets import load_digits
 from runtime.manifest import InputSpec, load_manifest
-from runtime.ray_batch import RayOptions, _actor_resources, decode_batch
-from runtime.ray_batch import ray_classify as runtime_ray_classify
+from runtime.ray import RayOptions
+from runtime.ray import ray_classify as runtime_ray_classify
+from runtime.ray.stages import _actor_resources, decode_batch
 from tests.conftest import ROOT, run_cli
 
 
@@ -88,7 +89,7 @@ def test_decoding_runs_in_tasks_beside_the_actors(ray_cluster: str, digits_expor
     import pyarrow as pa
     import ray
 
-    from runtime.ray_batch import classify_dataset
+    from runtime.ray import classify_dataset
 
     paths = ray.data.from_arrow(pa.table({"path": [str(images / "00_label0.jpg"), str(images / "broken.png")]}))
     result = classify_dataset(paths, digits_export / "model.onnx", RayOptions(batch=2, topk=1, workers=1)).materialize()
@@ -152,6 +153,52 @@ def test_unreachable_address_is_one_line(digits_export: Path, images: Path, addr
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and res.stderr.startswith(f"error: --ray-address {address}")
     assert time.monotonic() - start < 60
+
+
+@pytest.fixture
+def http_server() -> Iterator[int]:
+    """A throwaway HTTP server on a loopback port: it answers, but it is not Ray."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_that_answers_but_is_not_ray_is_one_line(
+    digits_export: Path, images: Path, http_server: int, scheme: str
+) -> None:
+    """ray.init would retry such an address for about 14 minutes; the timeout catches a hang."""
+    address = f"{scheme}127.0.0.1:{http_server}"
+    res = run_cli(
+        "runtime", "classify", str(digits_export / "model.onnx"), str(images), "--ray", "--ray-address", address,
+        timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith(f"error: --ray-address {address}")
+    assert "not as a Ray cluster" in res.stderr
+
+
+def test_a_silent_server_is_not_taken_for_ray() -> None:
+    from runtime.ray.session import check_reachable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(UserError, match="not as a Ray cluster .*said nothing"):
+            check_reachable(address, timeout=0.5)
 
 
 def test_unwritable_output_fails_before_ray_starts(digits_export: Path, images: Path, tmp_path: Path) -> None:
@@ -225,7 +272,8 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
 ) -> None:
     import argparse
 
-    from runtime.ray_batch import Classifier, options_from_args
+    from runtime.ray.options import options_from_args
+    from runtime.ray.stages import Classifier
     from tests.fakes import fake_tensorrt
 
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
@@ -245,3 +293,34 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
         assert actor.runner.describe().endswith("+graph")
     finally:
         actor.runner.deactivate()
+
+
+@pytest.mark.parametrize(
+    ("model", "blocked"),
+    [("model.engine", ("cuda", "cuda.bindings")), ("model.onnx", ("onnxruntime",))],
+)
+def test_backend_requirements_are_checked_before_ray_starts(
+    digits_export: Path, images: Path, tmp_path: Path, model: str, blocked: tuple[str, ...]
+) -> None:
+    """A missing backend library is the local run's one line, exit 2, and Ray never starts."""
+    from tests.fakes import fake_tensorrt
+
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    d = fake_tensorrt.copy_model_dir(digits_export, tmp_path / "m")
+    fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32]] * 3], d / "model.onnx")
+    block = "; ".join(f"sys.modules[{name!r}] = None" for name in blocked)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    lines = []
+    for ray_flags in ([], ["--ray"]):
+        argv = ["classify", str(d / model), str(images), *ray_flags]
+        code = (
+            f"import sys, ray; {block}; ray.init = lambda *a, **k: sys.exit('ray.init was called'); "
+            f"from runtime.__main__ import main; sys.exit(main({argv!r}))"
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.count("\n") == 1 and "is not installed" in res.stderr, res.stderr
+        lines.append(res.stderr)
+    assert lines[0] == lines[1]

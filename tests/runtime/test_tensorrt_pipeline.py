@@ -416,7 +416,9 @@ def test_real_rtx_validity_check_is_reported_in_one_line(model_dir: Path, monkey
     assert blob is not None
     engine = _rtx_engine(model_dir, [])
     engine.write_bytes(bytes(memoryview(blob)))
-    monkeypatch.setattr("runtime.backends.tensorrt.default_cuda", lambda: fake_tensorrt.FakeCuda(capability="8.6"))
+    monkeypatch.setattr(
+        "runtime.backends.tensorrt.runner.default_cuda", lambda: fake_tensorrt.FakeCuda(capability="8.6")
+    )
     meta = json.loads(engine.with_name(engine.name + ".json").read_text())
     meta["library_version"] = trt.__version__
     engine.with_name(engine.name + ".json").write_text(json.dumps(meta))

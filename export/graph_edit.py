@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from .errors import UserError, require
+from runtime.errors import UserError, require
 
 PATTERN_HELP = "'depthwise', an op type like Gemm, or a node-name glob like 'node_conv2d_*'"
 

@@ -16,7 +16,7 @@ import ctypes
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UserError
+from .errors import UserError
 
 KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED = 1, 2, 3, 13
 _GPU_TYPES = (KDL_CUDA, KDL_CUDA_MANAGED)

@@ -1,0 +1,8 @@
+"""TensorRT backend (both flavours): the runner (runner.py) and, beside it, its lanes,
+copy/execute pipeline, launches and engine checks."""
+
+from __future__ import annotations
+
+from .runner import TensorRTOptions, TensorRTRunner
+
+__all__ = ["TensorRTOptions", "TensorRTRunner"]

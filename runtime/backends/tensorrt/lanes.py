@@ -1,0 +1,204 @@
+"""Lanes: the execution contexts of one engine, lent to concurrent callers.
+
+A lane is one execution context with its own three streams (host-to-device, execute,
+device-to-host) and two slots of buffers (pinned host and device, input and output).
+Each call to `infer` takes a free lane, or makes one, and gives it back when done; so N
+threads sharing a runner run N contexts of the one engine in parallel, with one copy of
+the weights on the GPU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...dlpack import DeviceArray
+from ...errors import UserError
+from ..cuda import CudaApi
+from ..profiles import Chunk, ProfileRange
+
+
+class Resources:
+    """What a lane allocated, freed in reverse order, each exactly once."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Callable[[int], None], int]] = []
+
+    def add(self, free: Callable[[int], None], handle: int) -> int:
+        self._items.append((free, handle))
+        return handle
+
+    def release(self) -> None:
+        while self._items:
+            free, handle = self._items.pop()
+            free(handle)
+
+
+@dataclass
+class Slot:
+    d_in: int
+    d_out: int
+    h_in_ptr: int
+    h_in: np.ndarray
+    h_out_ptr: int
+    h_out: np.ndarray
+    ev_in: int
+    ev_exec: int
+    ev_out: int
+    index: int
+    task: Task | None = None
+
+
+@dataclass
+class Batch:
+    """One caller's batch on its way through a lane."""
+
+    out: np.ndarray  # [N, classes] float32, filled as chunks finish
+    pending: int  # chunks not yet finished
+    source: np.ndarray | DeviceArray
+    pinned: bool  # host source in page-locked memory this runner owns: copied without staging
+
+
+@dataclass
+class Task:
+    batch: Batch
+    chunk: Chunk
+    profile: ProfileRange
+
+
+@dataclass
+class Lane:
+    context: Any
+    h2d: int
+    compute: int
+    d2h: int
+    slots: list[Slot]
+    resources: Resources
+    profile: int = 0
+    shape: tuple[int, ...] | None = None
+    graphs: dict[tuple[int, tuple[int, ...], int], int] = field(default_factory=dict)
+    next_slot: int = 0
+    parked: bool = False  # held by an infer_batches generator suspended at a yield
+    reclaimed: bool = False  # freed by deactivate() while parked: its generator must not touch it
+
+
+class LanePool:
+    """The lanes of one runner: lent out by `checkout`, given back by `end`, freed by `close`."""
+
+    def __init__(self, model_file: Path) -> None:
+        self.model_file = model_file
+        self._cond = threading.Condition()
+        self.free: list[Lane] = []
+        self.lanes: list[Lane] = []
+        self._busy = 0
+        self._closing = False
+
+    def open(self, engine: Any, cuda: CudaApi, device: int, in_bytes: int, out_bytes: int) -> None:
+        """Make the first lane now, not on the first infer, so short memory fails here."""
+        self._closing = False
+        self._engine, self._cuda, self._device = engine, cuda, device
+        self._in_bytes, self._out_bytes = in_bytes, out_bytes
+        self.free.append(self._new_lane())
+
+    def _new_lane(self) -> Lane:
+        cuda, res = self._cuda, Resources()
+        try:
+            context = self._engine.create_execution_context()
+            if context is None:
+                raise UserError(
+                    f"{self.model_file}: TensorRT could not create an execution context (out of GPU memory?)"
+                )
+            h2d, compute, d2h = (res.add(cuda.stream_destroy, cuda.stream_create()) for _ in range(3))
+            slots = []
+            for i in range(2):
+                d_in = res.add(cuda.free, cuda.malloc(self._in_bytes))
+                d_out = res.add(cuda.free, cuda.malloc(self._out_bytes))
+                h_in_ptr, h_in = cuda.malloc_host(self._in_bytes)
+                res.add(cuda.free_host, h_in_ptr)
+                h_out_ptr, h_out = cuda.malloc_host(self._out_bytes)
+                res.add(cuda.free_host, h_out_ptr)
+                ev_in, ev_exec, ev_out = (res.add(cuda.event_destroy, cuda.event_create()) for _ in range(3))
+                slots.append(Slot(d_in, d_out, h_in_ptr, h_in, h_out_ptr, h_out, ev_in, ev_exec, ev_out, index=i))
+        except BaseException:
+            res.release()
+            raise
+        lane = Lane(context, h2d, compute, d2h, slots=slots, resources=res)
+        with self._cond:
+            self.lanes.append(lane)
+        return lane
+
+    def checkout(self) -> Lane:
+        with self._cond:
+            if self._closing:
+                raise UserError(f"{self.model_file}: the runner is being deactivated")
+            lane = self.free.pop() if self.free else None
+            self._busy += 1
+        if lane is None:
+            try:
+                lane = self._new_lane()
+            except BaseException:
+                self._checkin(None)
+                raise
+        self._cuda.set_device(self._device)  # the current device is per thread
+        return lane
+
+    def _checkin(self, lane: Lane | None) -> None:
+        with self._cond:
+            if lane is not None:
+                self.free.append(lane)
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def end(self, lane: Lane) -> None:
+        """Return the lane; after an error, first let its streams drain and forget its tasks."""
+        with self._cond:
+            if lane.reclaimed:
+                return  # close() freed it and no longer counts it as busy
+        try:
+            if any(s.task is not None for s in lane.slots):
+                for stream in (lane.h2d, lane.compute, lane.d2h):
+                    self._cuda.synchronize(stream)
+                for s in lane.slots:
+                    s.task = None
+        finally:
+            self._checkin(lane)
+
+    def parked(self, lane: Lane, out: np.ndarray) -> Iterator[np.ndarray]:
+        """Yield `out` with `lane` marked parked, so close() need not wait for a caller
+        that never resumes; a generator resumed after that raises UserError."""
+        with self._cond:
+            lane.parked = True
+        try:
+            yield out
+        finally:
+            with self._cond:
+                lane.parked = False
+                reclaimed = lane.reclaimed
+        if reclaimed:
+            raise UserError(f"{self.model_file}: the runner was deactivated while infer_batches was paused")
+
+    def close(self, cuda: CudaApi | None) -> None:
+        """Wait for running calls, then free every lane (`cuda` None: nothing was allocated)."""
+        with self._cond:
+            self._closing = True
+            # A lane parked in a suspended infer_batches generator (one its caller stopped
+            # iterating but still holds) would never come back: reclaim it instead of waiting.
+            while self._busy > sum(lane.parked for lane in self.lanes):
+                self._cond.wait()
+            lanes, self.lanes, self.free = self.lanes, [], []
+            for lane in lanes:
+                if lane.parked:
+                    lane.reclaimed = True
+                    self._busy -= 1
+        for lane in lanes:
+            if cuda is not None:
+                for graph in lane.graphs.values():
+                    cuda.graph_destroy(graph)
+            lane.graphs.clear()
+            lane.resources.release()
+            lane.context = None

@@ -1,0 +1,106 @@
+"""Double buffering: a batch's chunks through the two slots of one lane.
+
+A batch is cut into chunks the chosen profile can run (ProfileSet: larger batches split,
+a short last chunk padded). Chunk i+1 is staged into the other slot and copied to the
+GPU while chunk i executes; its logits come back on the third stream while chunk i+1
+runs. Events order the streams; the host waits only for a slot it is about to reuse.
+`infer_batches` carries the same pipeline across successive batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...dlpack import DeviceArray
+from ..cuda import CudaApi
+from ..profiles import ProfileSet
+from .engine import FLOAT32_BYTES, EngineRun
+from .lanes import Batch, Lane, Slot, Task
+from .launch import launch
+
+
+class Pipeline:
+    """Chunks through the two slots of one lane; see the module docstring."""
+
+    def __init__(self, run: EngineRun, cuda: CudaApi, lane: Lane) -> None:
+        self.r, self.lane, self.cuda = run, lane, cuda
+        self._last: Slot | None = None
+
+    def submit(self, batch: Batch) -> None:
+        shape = tuple(int(d) for d in batch.source.shape)
+        profile = self.r.profiles.choose(shape)  # names the caller's shape, not a chunk's
+        chunks = ProfileSet.chunks(shape[0], profile)
+        batch.pending = len(chunks)
+        for chunk in chunks:
+            slot = self.lane.slots[self.lane.next_slot]
+            self.lane.next_slot ^= 1
+            if slot.task is not None:
+                self._finish_slot(slot)
+            self._enqueue(Task(batch, chunk, profile), slot)
+
+    def release_inputs(self) -> None:
+        if self._last is not None:
+            self.cuda.event_synchronize(self._last.ev_in)
+
+    def finish(self, batch: Batch) -> None:
+        for slot in self._in_flight_order():
+            if batch.pending == 0:
+                break
+            if slot.task is not None and slot.task.batch is batch:
+                self._finish_slot(slot)
+        if batch.pending:
+            raise RuntimeError("internal: a batch's chunks were lost in the pipeline")
+        if isinstance(batch.source, DeviceArray):
+            batch.source.release()
+
+    def _in_flight_order(self) -> list[Slot]:
+        # The slot that was filled first is the one the next submit would reuse.
+        nxt = self.lane.next_slot
+        return [self.lane.slots[nxt], self.lane.slots[nxt ^ 1]]
+
+    def _finish_slot(self, slot: Slot) -> None:
+        task = slot.task
+        assert task is not None
+        self.cuda.event_synchronize(slot.ev_out)
+        n, classes = task.chunk.size, self.r.num_classes
+        logits = slot.h_out[: n * classes * FLOAT32_BYTES].view(np.float32).reshape(n, classes)
+        task.batch.out[task.chunk.start : task.chunk.stop] = logits
+        task.batch.pending -= 1
+        slot.task = None
+
+    def _enqueue(self, task: Task, slot: Slot) -> None:
+        r, cuda, lane = self.r, self.cuda, self.lane
+        chunk, source = task.chunk, task.batch.source
+        run_shape = (chunk.run, *tuple(int(d) for d in source.shape[1:]))
+        per_image = int(np.prod(run_shape[1:])) * r.in_itemsize
+        real, total = chunk.size * per_image, chunk.run * per_image
+        slot.task = task
+        self._last = slot
+        graph = r.cuda_graph
+        if isinstance(source, DeviceArray):
+            src = source.ptr + chunk.start * per_image
+            if not graph and not chunk.padded:
+                input_ptr = src  # read in place: no copy at all
+            else:
+                cuda.dtod_async(slot.d_in, src, real, lane.h2d)
+                if chunk.padded:
+                    cuda.memset_async(slot.d_in + real, 0, total - real, lane.h2d)
+                input_ptr = slot.d_in
+        else:
+            part = source[chunk.start : chunk.stop]
+            if task.batch.pinned and not chunk.padded:
+                cuda.htod_async(slot.d_in, int(part.ctypes.data), real, lane.h2d)
+            else:
+                staged = slot.h_in[:total].view(source.dtype).reshape(run_shape)
+                np.copyto(staged[: chunk.size], part)
+                if chunk.padded:
+                    staged[chunk.size :] = 0  # padding images: their logits are dropped
+                cuda.htod_async(slot.d_in, slot.h_in_ptr, total, lane.h2d)
+            input_ptr = slot.d_in
+        cuda.event_record(slot.ev_in, lane.h2d)
+        cuda.stream_wait_event(lane.compute, slot.ev_in)
+        launch(r, cuda, lane, task.profile, run_shape, input_ptr, slot)
+        cuda.event_record(slot.ev_exec, lane.compute)
+        cuda.stream_wait_event(lane.d2h, slot.ev_exec)
+        cuda.dtoh_async(slot.h_out_ptr, slot.d_out, chunk.size * r.num_classes * FLOAT32_BYTES, lane.d2h)
+        cuda.event_record(slot.ev_out, lane.d2h)
