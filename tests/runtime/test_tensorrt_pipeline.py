@@ -457,11 +457,13 @@ def test_classify_overlaps_batches_and_refills_its_buffer_only_once_copied(
     _, cuda = fake
     engine = _engine(model_dir, [[1, 3, 32, 32], [4, 3, 32, 32], [4, 3, 32, 32]])  # a batch of 4 is one chunk
     rng = np.random.default_rng(3)
+    images = tmp_path / "images"
+    images.mkdir()
     for i in range(10):  # distinct images, so stale buffer bytes would give other answers
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{i:02d}.png")
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(images / f"{i:02d}.png")
     manifest = load_manifest(model_dir / "model.onnx")
     transform = ImageTransform(manifest.preprocessing, manifest.input_spec)
-    inputs = collect_images([tmp_path])
+    inputs = collect_images([images])
     overlapped = []
     real_htod = cuda.htod_async
 
