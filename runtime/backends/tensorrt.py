@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..artifacts import MANIFEST_NAME
 from ..engine_meta import EngineMeta, check_device, check_library, check_provenance, read_sidecar
 from ..errors import UserError
 from ..flavours import TENSORRT_RTX, default_flavour, import_flavour
@@ -272,7 +273,7 @@ class TensorRTRunner(Runner):
             raise UserError(f"{self.model_file}: output '{OUTPUT_NAME}' is {out_type} | expected FLOAT")
         dtype, self._in_itemsize = IO_TYPES[in_type]
         self.input_spec = InputSpec(dtype)
-        for where, spec in (("model.json", manifest_spec), ("its sidecar", self._sidecar_spec())):
+        for where, spec in ((MANIFEST_NAME, manifest_spec), ("its sidecar", self._sidecar_spec())):
             if spec is not None and spec.dtype != dtype:
                 raise UserError(
                     f"{self.model_file}: input '{INPUT_NAME}' is {in_type} ({dtype}), but {where} says {spec.dtype}; "
