@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime.artifacts import INT8, chart_path, onnx_for_precision
 from runtime.cli_support import run_parsed
 
 from .data import DEFAULT_LIMIT
@@ -35,7 +36,6 @@ def print_ranking(mixed: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .calibrate import CalibrationOptions, calibrate
-    from .chart import CHART_NAME
 
     options = CalibrationOptions(
         method=args.method,
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         best_effort=args.best_effort,
     )
     path, report = calibrate(args.onnx, args.data, options, args.force)
-    int8 = path.with_name("model.int8.onnx")
+    int8 = onnx_for_precision(args.onnx, INT8)
     if report is None:
         print(f"{int8} is up to date ({path}); nothing to do")
         return 0
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"mixed precision: {verdict} the {mixed['max_drop_pp']:g}-point budget; "
             f"{len(mixed['kept_fp16'])} layer(s) kept in FP16 ({kept}); "
-            f"held-out top-1 drop {mixed['drop_pp']:.2f} points ({mixed['metric']}); chart {path.with_name(CHART_NAME)}"
+            f"held-out top-1 drop {mixed['drop_pp']:.2f} points ({mixed['metric']}); chart {chart_path(path)}"
         )
     if report["int8_onnx_sha256"] is None:
         assert mixed is not None  # only a missed --max-drop budget leaves no graph

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from export.graph_edit import load_onnx, match_nodes
+from runtime.artifacts import FP16, FP32, INT8, calibration_path, chart_path, onnx_for_precision, precision_of
 from runtime.backends.onnxruntime import OnnxRuntimeRunner
 from runtime.errors import UserError, require
 from runtime.io import atomic_path, read_json, sha256_file, write_json_atomic
-from runtime.manifest import load_manifest, precision_onnx
+from runtime.manifest import load_manifest
 from runtime.runner import Runner
 
-from .chart import CHART_NAME, write_chart
+from .chart import write_chart
 from .data import DEFAULT_LIMIT, DataSource, open_source
 from .mixed import HeldOut, MixedPrecisionResult, rank_layers, run_graph, search
 from .quantize import QDQ_SCHEME, quantizable_layers, write_int8
@@ -27,8 +28,6 @@ from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
 from .report import heldout_report
 
 log = logging.getLogger(__name__)
-
-REPORT_NAME = "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def calibrate(
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
-    if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
+    if precision_of(onnx_path) != FP32:
         raise UserError(f"{onnx_path}: calibrate the FP32 model.onnx, not a precision-specific graph")
     manifest = load_manifest(onnx_path)
     if manifest.random_init:
@@ -132,8 +131,8 @@ def calibrate(
     layers = [n for n in quantizable_layers(model) if n not in excluded and n not in kept_fp32]
     del model
     source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
-    int8_path = precision_onnx(onnx_path, "int8")
-    report_path = onnx_path.with_name(REPORT_NAME)
+    int8_path = onnx_for_precision(onnx_path, INT8)
+    report_path = calibration_path(onnx_path)
     settings = _settings(onnx_path, source.fingerprint, options)
     if not force and up_to_date(report_path, int8_path, settings):
         log.info("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)
@@ -167,7 +166,7 @@ def calibrate(
         }
         if mixed is not None:
             report["mixed_precision"] = mixed.to_json()
-            write_chart(onnx_path.with_name(CHART_NAME), mixed, layers, manifest.model)
+            write_chart(chart_path(onnx_path), mixed, layers, manifest.model)
         if write_graph:
             with atomic_path(int8_path) as tmp:
                 report["qdq_nodes"] = build(quantized, tmp)
@@ -190,11 +189,11 @@ def calibrate(
 
 
 def _final_report(onnx_path: Path, int8: Path, source: DataSource) -> dict[str, Any]:
-    runners: dict[str, Runner] = {"fp32": OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"])}
-    fp16 = precision_onnx(onnx_path, "fp16")
+    runners: dict[str, Runner] = {FP32: OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"])}
+    fp16 = onnx_for_precision(onnx_path, FP16)
     if fp16.is_file():
-        runners["fp16"] = OnnxRuntimeRunner(fp16, ["CPUExecutionProvider"])
-    runners["int8"] = OnnxRuntimeRunner(int8, ["CPUExecutionProvider"])
+        runners[FP16] = OnnxRuntimeRunner(fp16, ["CPUExecutionProvider"])
+    runners[INT8] = OnnxRuntimeRunner(int8, ["CPUExecutionProvider"])
     for runner in runners.values():
         runner.activate()
     try:

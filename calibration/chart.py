@@ -9,8 +9,6 @@ from runtime.io import atomic_path
 
 from .mixed import MixedPrecisionResult
 
-CHART_NAME = "calibration.png"
-
 
 def write_chart(path: Path, result: MixedPrecisionResult, layers: list[str], title: str) -> None:
     """Bar per quantizable layer in graph order (log scale), FP16-kept bars in red."""

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from runtime.artifacts import FP32, PRECISIONS, engine_path_for
 from runtime.cli_support import run_parsed
 
 
@@ -50,7 +51,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from runtime.flavours import TENSORRT_RTX
 
     from .engine import build_engine, checked_options
-    from .profiles import EngineOptions, Profile, engine_path_for, parse_compute_capabilities, trtexec_command
+    from .profiles import EngineOptions, Profile, parse_compute_capabilities, trtexec_command
 
     options = EngineOptions(
         profiles=[Profile.parse(s) for s in args.shapes],  # none: the model's default, filled in when checked
@@ -195,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("triton", help="write a Triton Inference Server model repository for one precision")
     p.add_argument("build_dir", type=Path, help="build/<model>/ with model.json and the chosen precision's files")
     p.add_argument("--out", type=Path, required=True, help="the model repository folder (created if absent)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default=FP32)
     p.add_argument("--max-batch", type=int, help="batch limit (default: the engine's profile; 32 for ONNX)")
     p.add_argument("--format", choices=["engine", "onnx"], help="default: the engine if there is one, else the ONNX")
     p.add_argument("--name", help="model name in the repository (default: the model's, e.g. convmixer_768_32)")

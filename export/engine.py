@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.artifacts import engine_path_for, precision_of
 from runtime.engine_meta import EngineMeta
 from runtime.errors import UserError
 from runtime.flavours import TENSORRT_RTX, default_flavour, import_flavour
 from runtime.io import sha256_file
 from runtime.manifest import load_manifest
-from runtime.parity import precision_of
 
 from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
-from .profiles import EngineOptions, default_profile, engine_path_for, validate
+from .profiles import EngineOptions, default_profile, validate
 from .trt.config import config_from_options, rtx_targets
 from .trt.host import BuildHost, build_host
 from .trt.log import BuildLog, capture

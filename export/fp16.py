@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from runtime.artifacts import FP16, FP32, golden_path, onnx_for_precision, precision_of
 from runtime.errors import UserError, require
 from runtime.io import atomic_path
-from runtime.manifest import GOLDEN_NAME, precision_onnx
 from runtime.parity import ParityResult, compare
 
 from .graph_edit import load_onnx, match_nodes, to_float16
@@ -43,9 +43,9 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
-    if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
+    if precision_of(onnx_path) != FP32:
         raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
-    out = Path(out or precision_onnx(onnx_path, "fp16"))
+    out = Path(out or onnx_for_precision(onnx_path, FP16))
     model = load_onnx(onnx_path)
     kept = match_nodes(model, keep_fp32 or [], "--keep-fp32")
     if kept:
@@ -53,7 +53,7 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
     converted = to_float16(model, kept)
     with atomic_path(out) as tmp:
         onnx.save(converted, str(tmp))
-        for result in golden_parity(tmp, onnx_path.parent / GOLDEN_NAME, "fp16"):
+        for result in golden_parity(tmp, golden_path(onnx_path), FP16):
             log.info("%s", result.summary())
             if not result:
                 raise UserError(f"FP16 graph misses the fp16 tolerance: {'; '.join(result.failures)}")

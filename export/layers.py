@@ -37,10 +37,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path
 from runtime.errors import UserError
 from runtime.io import read_json
 
-SUMMARY_PRECISIONS = ("fp32", "fp16", "int8")
 QUANTIZED = ("fp8", "int8")
 FLOATS = ("bf16", "fp16", "fp32")  # narrowest first
 _DTYPE_WORDS = {
@@ -125,7 +125,7 @@ class LayerReport:
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(SUMMARY_PRECISIONS, 0)
+        counts = dict.fromkeys(PRECISIONS, 0)
         for layer in self.layers:
             p = layer.precision
             if p is not None:
@@ -251,19 +251,12 @@ def parse_inspector_json(text: str) -> list[LayerInfo]:
     return layers
 
 
-def layers_path_for(engine: str | Path) -> Path:
-    """model.fp16.engine -> model.fp16.layers.json."""
-    engine = Path(engine)
-    stem = engine.name[: -len(".engine")] if engine.name.endswith(".engine") else engine.name
-    return engine.with_name(f"{stem}.layers.json")
-
-
 def read_report(path: str | Path) -> LayerReport:
     """The layer report of an engine (give the .engine or its .layers.json)."""
     path = Path(path)
-    if not path.name.endswith((".engine", ".layers.json")):
-        raise UserError(f"{path}: expected an engine (model.<precision>.engine) or its .layers.json report")
-    report = path if path.name.endswith(".layers.json") else layers_path_for(path)
+    if not path.name.endswith((ENGINE_SUFFIX, LAYERS_SUFFIX)):
+        raise UserError(f"{path}: expected an engine (model.<precision>{ENGINE_SUFFIX}) or its {LAYERS_SUFFIX} report")
+    report = path if path.name.endswith(LAYERS_SUFFIX) else layers_path(path)
     if not report.is_file():
         raise UserError(
             f"{report}: no such file; `python -m export engine` writes the layer report beside each engine it builds "

@@ -15,11 +15,12 @@ import torch
 import convmixer
 from convmixer.checkpoint import load_into
 from convmixer.registry import label_names
+from runtime.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
 from runtime.errors import UserError
 from runtime.images.pipeline import ImageTransform
 from runtime.images.preprocess import Preprocessing, find_images
 from runtime.io import atomic_path, sha256_file, write_json_atomic
-from runtime.manifest import GOLDEN_NAME, INPUT_NAME, MANIFEST_NAME, ONNX_NAME, OUTPUT_NAME, InputSpec
+from runtime.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
 from runtime.parity import compare
 
 log = logging.getLogger(__name__)

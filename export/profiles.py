@@ -204,17 +204,6 @@ def validate_flavour(options: EngineOptions, flavour: str) -> None:
         )
 
 
-def engine_path_for(onnx_path: Path) -> Path:
-    """model.fp16.onnx -> model.fp16.engine; the FP32 model.onnx -> model.fp32.engine."""
-    from runtime.parity import precision_of
-
-    precision = precision_of(onnx_path.name)
-    base = onnx_path.name[: -len(".onnx")] if onnx_path.name.endswith(".onnx") else onnx_path.name
-    if base.endswith(f".{precision}"):
-        base = base[: -len(precision) - 1]
-    return onnx_path.with_name(f"{base}.{precision}.engine")
-
-
 def trtexec_command(onnx_path: Path, engine_path: Path, options: EngineOptions) -> str:
     """The trtexec line that builds the same engine. No precision flags: precision lives
     in the graph (TensorRT 11 removed --fp16/--int8/--calib; 10.x honours --stronglyTyped)."""

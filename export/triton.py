@@ -20,13 +20,24 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.artifacts import (
+    ENGINE_SUFFIX,
+    FP16,
+    FP32,
+    INT8,
+    ONNX_NAME,
+    TRITON_ONNX_NAME,
+    TRITON_PLAN_NAME,
+    check_precision,
+    engine_path_for,
+    onnx_for_precision,
+)
 from runtime.engine_meta import EngineMeta, describe_profiles, read_sidecar
 from runtime.errors import UserError
 from runtime.flavours import TENSORRT
-from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest, precision_onnx
+from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest
 
 from .graph_edit import load_onnx
-from .profiles import engine_path_for
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +72,7 @@ class TritonModel:
 
     @property
     def model_file(self) -> str:
-        return "model.plan" if self.platform == "tensorrt_plan" else "model.onnx"
+        return TRITON_PLAN_NAME if self.platform == "tensorrt_plan" else TRITON_ONNX_NAME
 
 
 def config_pbtxt(model: TritonModel) -> str:
@@ -107,12 +118,12 @@ def find_artifact(build_dir: Path, precision: str, fmt: str | None) -> Path:
     that says what to build first. With no `fmt`, a TensorRT-RTX engine is passed over for
     the ONNX graph: RTX engines are for RTX desktops, and Triton's tensorrt_plan backend
     runs TensorRT engines (asked for by `fmt="engine"`, describe_engine refuses it)."""
-    onnx = precision_onnx(build_dir / "model.onnx", precision)
+    onnx = onnx_for_precision(build_dir / ONNX_NAME, precision)
     engine = engine_path_for(onnx)
     first = {
-        "fp32": f"python -m export onnx --model <name> --out {build_dir}",
-        "fp16": f"python -m export fp16 {build_dir / 'model.onnx'}",
-        "int8": f"python -m calibration {build_dir / 'model.onnx'} --data <images>",
+        FP32: f"python -m export onnx --model <name> --out {build_dir}",
+        FP16: f"python -m export fp16 {build_dir / ONNX_NAME}",
+        INT8: f"python -m calibration {build_dir / ONNX_NAME} --data <images>",
     }[precision]
     if fmt == "engine":
         if engine.is_file():
@@ -204,15 +215,14 @@ def _classes(manifest: Manifest) -> int:
 def write_repository(
     build_dir: Path,
     repo: Path,
-    precision: str = "fp32",
+    precision: str = FP32,
     max_batch: int | None = None,
     fmt: str | None = None,
     name: str | None = None,
     instances: int = 1,
 ) -> Path:
     """Write REPO/<name>/ for the `precision` artifact in `build_dir`; returns that folder."""
-    if precision not in ("fp32", "fp16", "int8"):
-        raise UserError(f"--precision {precision}: expected fp32, fp16 or int8")
+    check_precision(precision, "--precision")
     if instances < 1:
         raise UserError(f"--instances {instances}: must be at least 1")
     if build_dir.is_file():
@@ -224,7 +234,7 @@ def write_repository(
     name = name or manifest.model
     if not name or "/" in name or name.startswith("."):
         raise UserError(f"--name {name!r}: a Triton model name is a plain folder name")
-    describe = describe_engine if artifact.suffix == ".engine" else describe_onnx
+    describe = describe_engine if artifact.suffix == ENGINE_SUFFIX else describe_onnx
     model = describe(artifact, manifest, name, max_batch, instances)
     if model.num_classes < 1:
         raise UserError(f"{manifest.path}: no labels and no arch.num_classes; cannot size the output 'logits'")

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .artifacts import PRECISIONS
 from .cli_support import run_parsed
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parity", help="compare with the PyTorch golden logits; non-zero exit past tolerance")
     _backend_args(p)
     p.add_argument("--golden", type=Path, help="golden.npz (default: beside MODEL_FILE)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], help="tolerance set (default: from the file name)")
+    p.add_argument("--precision", choices=PRECISIONS, help="tolerance set (default: from the file name)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=cmd_parity)
 

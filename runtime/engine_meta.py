@@ -16,15 +16,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from .artifacts import INT8, ONNX_NAME, calibration_path, sidecar_path
 from .errors import UserError
 from .flavours import TENSORRT_RTX
 from .io import read_json, sha256_file
-from .manifest import ONNX_NAME, Manifest
+from .manifest import Manifest
 
 log = logging.getLogger(__name__)
 
 SHAPE_KEYS = ("min", "opt", "max")
-CALIBRATION_NAME = "calibration.json"
 # GPUs TensorRT-RTX never targets, by compute capability: data-centre Hopper and the
 # Jetson modules (Xavier 7.2, Orin 8.7, Thor 10.1 before CUDA 13 and 11.0 since).
 _NOT_RTX = {"9.0": "Hopper", "7.2": "Jetson", "8.7": "Jetson", "10.1": "Jetson", "11.0": "Jetson"}
@@ -60,11 +60,6 @@ class EngineMeta:
             return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         except TypeError as exc:
             raise UserError(f"{where}: not an engine sidecar ({exc})") from None
-
-
-def sidecar_path(engine: str | Path) -> Path:
-    engine = Path(engine)
-    return engine.with_name(engine.name + ".json")
 
 
 @overload
@@ -196,15 +191,15 @@ def check_provenance(meta: EngineMeta, engine: Path, manifest: Manifest) -> None
             raise UserError(mismatch.format(what=f"the {source} beside it is {actual[:12]}… (re-exported since?)"))
     else:
         log.debug("%s: %s is not beside it; its hash cannot be compared", engine, source)
-    report = engine.parent / CALIBRATION_NAME
-    if meta.precision == "int8" and report.is_file():
+    report = calibration_path(engine)
+    if meta.precision == INT8 and report.is_file():
         data = read_json(report)
         if isinstance(data, dict) and data.get("int8_onnx_sha256") == meta.source_onnx_sha256:
             origin = str(data.get("source_onnx_sha256", ""))
             if origin and origin != recorded:
                 raise UserError(
                     mismatch.format(
-                        what=f"{CALIBRATION_NAME} says that graph came from a {ONNX_NAME} of sha256 {origin[:12]}…, "
+                        what=f"{report.name} says that graph came from a {ONNX_NAME} of sha256 {origin[:12]}…, "
                         f"and {manifest.path.name} records {recorded[:12]}…"
                     )
                 )

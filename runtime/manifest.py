@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .artifacts import MANIFEST_NAME
 from .errors import UserError
 from .io import read_json
 from .preprocessing import Preprocessing
 
-MANIFEST_NAME = "model.json"
-GOLDEN_NAME = "golden.npz"
-ONNX_NAME = "model.onnx"  # the FP32 graph; precision_onnx names the others
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 FLOAT_INPUT = "float32"
@@ -78,13 +76,6 @@ class Manifest:
     @property
     def random_init(self) -> bool:
         return self.data.get("weights", {}).get("source") == "random-init"
-
-
-def precision_onnx(onnx_path: Path, precision: str) -> Path:
-    """model.onnx -> model.fp16.onnx / model.int8.onnx beside it (fp32 is model.onnx itself)."""
-    return (
-        onnx_path if precision == "fp32" else onnx_path.with_name(onnx_path.name.replace(".onnx", f".{precision}.onnx"))
-    )
 
 
 def manifest_path_for(model_file: str | Path) -> Path:

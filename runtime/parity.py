@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from .artifacts import FP16, FP32, INT8
 from .errors import UserError
 
 
@@ -31,11 +31,11 @@ class Tolerance:
 
 TOLERANCES: dict[str, Tolerance] = {
     # ONNX Runtime / TensorRT FP32 against PyTorch: only summation order differs.
-    "fp32": Tolerance(max_abs_rel=1e-3, min_cosine=0.99999, min_top1=1.0),
+    FP32: Tolerance(max_abs_rel=1e-3, min_cosine=0.99999, min_top1=1.0),
     # FP16 weights and activations: ~3 significant digits per op, compounded over depth.
-    "fp16": Tolerance(max_abs_rel=5e-2, min_cosine=0.999, min_top1=0.99),
+    FP16: Tolerance(max_abs_rel=5e-2, min_cosine=0.999, min_top1=0.99),
     # INT8: the logits move; what matters is that decisions and the logit direction hold.
-    "int8": Tolerance(max_abs_rel=float("inf"), min_cosine=0.98, min_top1=0.90),
+    INT8: Tolerance(max_abs_rel=float("inf"), min_cosine=0.98, min_top1=0.90),
 }
 
 
@@ -79,39 +79,6 @@ class ParityResult:
             f"mean|err| {self.mean_abs:.3g}, cosine min {self.min_cosine:.6f}, "
             f"top-1 {self.top1_agreement:.1%}, top-5 {self.top5_agreement:.1%} -> {verdict}"
         )
-
-
-PRECISIONS = ("fp32", "fp16", "int8")
-
-
-def precision_from_name(name: str) -> str:
-    """fp16/int8 from an artifact's file name (model.fp16.onnx, model.int8.engine), else fp32.
-
-    The naming rule `python -m export` writes; the fallback for files that carry no record."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    for precision in ("fp16", "int8"):
-        if f".{precision}." in name:
-            return precision
-    return "fp32"
-
-
-def precision_of(model_file: str | Path) -> str:
-    """The one place that knows an artifact's precision.
-
-    An engine's precision is what its `.engine.json` sidecar records (the graph it was built
-    from decided it); an engine without a sidecar and any ONNX graph follow the file name
-    that `python -m export` gives them (model.onnx, model.fp16.onnx, model.int8.onnx)."""
-    path = Path(model_file)
-    if path.suffix == ".engine":
-        from .engine_meta import read_sidecar, sidecar_path
-
-        meta = read_sidecar(path, allow_missing=True) if sidecar_path(path).is_file() else None
-        if meta is not None:
-            precision = meta.precision
-            if precision not in PRECISIONS:
-                raise UserError(f"{sidecar_path(path)}: precision {precision!r} | expected one of {', '.join(PRECISIONS)}")
-            return precision
-    return precision_from_name(path.name)
 
 
 def compare(reference_logits: np.ndarray, logits: np.ndarray, precision: str) -> ParityResult:

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from . import load
+from .artifacts import golden_path, precision_of
 from .errors import UserError
-from .manifest import GOLDEN_NAME, find_manifest
-from .parity import ParityResult, compare, precision_of
+from .manifest import find_manifest
+from .parity import ParityResult, compare
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def run_parity(
     if not Path(model_file).is_file():
         raise UserError(f"{model_file}: no such file")
     precision = precision or precision_of(str(model_file))
-    pairs = load_golden(golden or Path(model_file).parent / GOLDEN_NAME)
+    pairs = load_golden(golden or golden_path(model_file))
     refs, outs, skipped = [], [], []
     with load(model_file, backend, **(load_options or {})) as runner:
         for x, ref in pairs:

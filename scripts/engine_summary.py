@@ -4,44 +4,101 @@ python scripts/engine_summary.py build/convmixer_768_32
 
 Parity is the engine's own (model.<p>.parity.json) where a GPU ran it, else that of the
 ONNX graph it was built from (model.<p>.onnx-parity.json, ONNX Runtime), marked "onnx".
-Exit 1 unless every engine has a passing parity of one kind or the other.
+Exit 0 when every engine has a passing parity of one kind or the other, 1 when not,
+2 when the folder holds no engine.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from runtime.artifacts import ONNX_SUFFIX, PRECISIONS, engine_name, layers_path, parity_path  # noqa: E402
+from runtime.cli_support import guarded, setup_logging  # noqa: E402
+from runtime.engine_meta import read_sidecar  # noqa: E402
+from runtime.errors import UserError  # noqa: E402
+from runtime.io import read_json  # noqa: E402
+
+ONNX_NOTE = (
+    "parity of 'onnx': that engine was not run (no GPU here runs it); "
+    "the ONNX graph it was built from was checked with ONNX Runtime"
+)
 
 
-def _parity(engine: Path) -> tuple[str, dict[str, object]]:
-    for kind, suffix in (("engine", ".parity.json"), ("onnx", ".onnx-parity.json")):
-        path = engine.with_name(engine.name.replace(".engine", suffix))
+def find_engines(build_dir: Path) -> list[Path]:
+    """The engines of every precision in `build_dir`, by name; a UserError when there are none."""
+    if not build_dir.is_dir():
+        raise UserError(f"{build_dir}: no such folder (expected build/<model>/ from make engine)")
+    engines = sorted(build_dir / engine_name(p) for p in PRECISIONS if (build_dir / engine_name(p)).is_file())
+    if not engines:
+        names = ", ".join(engine_name(p) for p in PRECISIONS)
+        raise UserError(f"{build_dir}: no engine here ({names}); build them with make engine")
+    return engines
+
+
+def _json(path: Path) -> dict[str, Any]:
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return data
+
+
+def parity(engine: Path) -> tuple[str, dict[str, Any]]:
+    """("engine" | "onnx" | "-", the parity result) for `engine`, its own first."""
+    candidates = (("engine", parity_path(engine)), ("onnx", parity_path(engine.with_suffix(ONNX_SUFFIX))))
+    for kind, path in candidates:
         if path.is_file():
-            return kind, json.loads(path.read_text())
+            return kind, _json(path)
     return "-", {}
 
 
-def main() -> int:
-    out = Path(sys.argv[1])
+def summary_rows(build_dir: Path) -> list[tuple[str, str, str, str, str, str, float]]:
+    """One row per engine: name, flavour, targets, layers by precision, parity kind, verdict, build s."""
     rows = []
-    for engine in sorted(out.glob("model.*.engine")):
-        side = json.loads(engine.with_name(engine.name + ".json").read_text())
-        layers_file = engine.with_name(engine.name.replace(".engine", ".layers.json"))
-        summary = json.loads(layers_file.read_text())["summary"] if layers_file.is_file() else {}
-        kind, parity = _parity(engine)
-        verdict = ("PASS" if parity.get("passed") else "FAIL") if parity else "-"
-        targets = ",".join(side.get("target_compute_capabilities") or [side.get("compute_capability") or "?"])
-        layers = " ".join(f"{p}:{n}" for p, n in summary.items()) or "-"
-        rows.append((engine.name, side.get("flavour", "tensorrt"), targets, layers, kind, verdict, side["build_seconds"]))
-    head = f"{'engine':<20} {'flavour':<13} {'targets':<22} {'layers by precision':<24} {'parity of':<9} {'parity':<6} {'build s':>7}"
+    for engine in find_engines(build_dir):
+        meta = read_sidecar(engine)
+        report = layers_path(engine)
+        counts = _json(report).get("summary", {}) if report.is_file() else {}
+        kind, result = parity(engine)
+        verdict = ("PASS" if result.get("passed") else "FAIL") if result else "-"
+        targets = ",".join(meta.target_compute_capabilities or [meta.compute_capability or "?"])
+        layers = " ".join(f"{p}:{n}" for p, n in counts.items()) or "-"
+        rows.append((engine.name, meta.flavour, targets, layers, kind, verdict, float(meta.build_seconds)))
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, str, str, str, str, float]]) -> None:
+    head = (
+        f"{'engine':<20} {'flavour':<13} {'targets':<22} {'layers by precision':<24} "
+        f"{'parity of':<9} {'parity':<6} {'build s':>7}"
+    )
     print(head)
     print("-" * len(head))
     for name, flavour, targets, layers, kind, verdict, secs in rows:
         print(f"{name:<20} {flavour:<13} {targets:<22} {layers:<24} {kind:<9} {verdict:<6} {secs:>7.1f}")
     if any(r[4] == "onnx" for r in rows):
-        print("parity of 'onnx': that engine was not run (no GPU here runs it); the ONNX graph it was built from was checked with ONNX Runtime")
-    return 0 if rows and all(r[5] == "PASS" for r in rows) else 1
+        print(ONNX_NOTE)
+
+
+def run(build_dir: Path) -> int:
+    rows = summary_rows(build_dir)
+    print_table(rows)
+    return 0 if all(r[5] == "PASS" for r in rows) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="engine_summary.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("build_dir", type=Path, help="build/<model>/ holding model.<precision>.engine files")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return guarded(lambda: run(args.build_dir))
 
 
 if __name__ == "__main__":

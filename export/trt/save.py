@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.engine_meta import EngineMeta, sidecar_path
+from runtime.artifacts import layers_path, sidecar_path
+from runtime.engine_meta import EngineMeta
 from runtime.io import atomic_path, write_json_atomic
 
-from ..layers import LayerReport, layers_path_for
+from ..layers import LayerReport
 
 
 def save_build(engine_path: Path, serialized: memoryview, meta: EngineMeta, report: LayerReport) -> None:
     """An OSError (read-only or full disk) propagates naming the file: the command line
     reports it as an operating-system error, and atomic_path has left no partial file."""
-    sidecar, layers = sidecar_path(engine_path), layers_path_for(engine_path)
+    sidecar, layers = sidecar_path(engine_path), layers_path(engine_path)
     sidecar.unlink(missing_ok=True)
     layers.unlink(missing_ok=True)
     with atomic_path(engine_path) as tmp:

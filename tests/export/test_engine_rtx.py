@@ -18,14 +18,13 @@ from onnx import TensorProto, helper
 from export.fp16 import convert_fp16
 from export.layers import LayerReport, read_report
 from export.profiles import EngineOptions, Profile, default_profile
+from runtime.artifacts import PRECISIONS, onnx_for_precision
 from runtime.errors import UserError
-from runtime.manifest import precision_onnx
 from tests.conftest import run_cli
 from tests.fakes.fake_tensorrt import copy_model_dir
 
 pytestmark = pytest.mark.rtx
 RTX = "tensorrt-rtx"
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def _build_all(src: Path, dst: Path, calib: str, method: str) -> dict[str, Path]:
@@ -37,7 +36,7 @@ def _build_all(src: Path, dst: Path, calib: str, method: str) -> dict[str, Path]
     assert res.returncode == 0, res.stderr
     engines = {}
     for precision in PRECISIONS:
-        onnx_path = precision_onnx(d / "model.onnx", precision)
+        onnx_path = onnx_for_precision(d / "model.onnx", precision)
         engines[precision], _ = build_engine(onnx_path, EngineOptions(profiles=[_profile(d)], flavour=RTX))
     return engines
 
@@ -218,7 +217,7 @@ def test_layers_command_prints_the_table_and_json(digits: dict[str, Path]) -> No
 
 
 def test_precision_of_an_engine_comes_from_its_sidecar(digits: dict[str, Path], tmp_path: Path) -> None:
-    from runtime.parity import precision_of
+    from runtime.artifacts import precision_of
 
     for name in ("model.int8.engine", "model.int8.engine.json"):
         shutil.copy(digits["int8"].parent / name, tmp_path / name.replace("model.int8", "renamed"))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from export.layers import LayerInfo, LayerReport, layers_path_for, parse_inspector_json, parse_rtx_layers, read_report
+from export.layers import LayerInfo, LayerReport, parse_inspector_json, parse_rtx_layers, read_report
+from runtime.artifacts import layers_path
 from runtime.errors import UserError
 
 # The `Layers:` message TensorRT-RTX 1.7 logged for the convmixer_digits int8 engine.
@@ -37,8 +38,8 @@ def test_summary_counts_each_layer_once_by_compute_precision() -> None:
 def test_report_round_trips_and_prints(tmp_path: Path) -> None:
     report = LayerReport(parse_rtx_layers(CAPTURE.read_text()), "capture")
     engine = tmp_path / "model.int8.engine"
-    assert layers_path_for(engine) == tmp_path / "model.int8.layers.json"
-    layers_path_for(engine).write_text(json.dumps(report.to_dict()))
+    assert layers_path(engine) == tmp_path / "model.int8.layers.json"
+    layers_path(engine).write_text(json.dumps(report.to_dict()))
     again = read_report(engine)
     assert again.layers == report.layers and again.summary == report.summary
     table = again.table().splitlines()

@@ -8,7 +8,6 @@ from export.profiles import (
     EngineOptions,
     Profile,
     default_profile,
-    engine_path_for,
     parse_compute_capabilities,
     trtexec_command,
     validate,
@@ -115,9 +114,3 @@ def test_trtexec_line_has_no_precision_flags() -> None:
     assert line.endswith("--noTF32")
     dla = trtexec_command(Path("model.fp16.onnx"), Path("model.fp16.engine"), _opts(dla_core=1))
     assert "--useDLACore=1 --allowGPUFallback" in dla
-
-
-def test_engine_names_follow_the_precision() -> None:
-    assert engine_path_for(Path("b/model.fp16.onnx")) == Path("b/model.fp16.engine")
-    assert engine_path_for(Path("b/model.int8.onnx")) == Path("b/model.int8.engine")
-    assert engine_path_for(Path("b/model.onnx")) == Path("b/model.fp32.engine")

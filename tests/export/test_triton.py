@@ -15,7 +15,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.triton import write_repository
-from runtime.engine_meta import EngineMeta, sidecar_path
+from runtime.artifacts import sidecar_path
+from runtime.engine_meta import EngineMeta
 from runtime.errors import UserError
 from runtime.io import write_json_atomic
 from tests.conftest import run_cli

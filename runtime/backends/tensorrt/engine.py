@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ...artifacts import MANIFEST_NAME
 from ...errors import UserError
 from ...manifest import FLOAT_INPUT, INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, InputSpec
 from ..profiles import ProfileSet
@@ -83,7 +84,7 @@ def check_io(
     if out_type != "FLOAT":
         raise UserError(f"{model_file}: output '{OUTPUT_NAME}' is {out_type} | expected FLOAT")
     dtype, itemsize = IO_TYPES[in_type]
-    for where, spec in (("model.json", manifest_spec), ("its sidecar", sidecar_spec)):
+    for where, spec in ((MANIFEST_NAME, manifest_spec), ("its sidecar", sidecar_spec)):
         if spec is not None and spec.dtype != dtype:
             raise UserError(
                 f"{model_file}: input '{INPUT_NAME}' is {in_type} ({dtype}), but {where} says {spec.dtype}; "

@@ -1,0 +1,139 @@
+"""Every file in build/<model>/ by name, and the precisions: the one place that spells them.
+
+    model.onnx                     the FP32 graph (`python -m export onnx`)
+    model.json, golden.npz         its manifest and the PyTorch golden logits
+    model.<p>.onnx                 the graph of precision p (fp16, int8), beside model.onnx
+    calibration.json, .png         how the INT8 graph was made; the sensitivity chart
+    model.<p>.engine               an engine, with its .engine.json sidecar and
+    model.<p>.layers.json          per-layer precision report
+    model.<p>.parity.json          parity of an engine (the Makefile writes it), and
+    model.<p>.onnx-parity.json     of the ONNX graph it was built from (ONNX Runtime)
+
+Other stems follow the same rule (foo.onnx -> foo.int8.onnx -> foo.int8.engine), but the
+manifest, golden logits and calibration report keep their names: one set per folder.
+A new precision is one line in PRECISIONS plus the step that writes its graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import UserError
+from .io import read_json
+
+FP32, FP16, INT8 = "fp32", "fp16", "int8"
+PRECISIONS = (FP32, FP16, INT8)
+
+ONNX_NAME = "model.onnx"  # the FP32 graph; onnx_for_precision names the others
+MANIFEST_NAME = "model.json"
+GOLDEN_NAME = "golden.npz"
+CALIBRATION_NAME = "calibration.json"
+CHART_NAME = "calibration.png"
+
+ONNX_SUFFIX = ".onnx"
+ENGINE_SUFFIX = ".engine"
+SIDECAR_SUFFIX = ".json"  # added to the engine's whole name: model.fp16.engine.json
+LAYERS_SUFFIX = ".layers.json"
+PARITY_SUFFIX = ".parity.json"  # of an engine
+ONNX_PARITY_SUFFIX = ".onnx-parity.json"  # of an ONNX graph
+
+# A Triton model repository's version folder holds its file under the backend's default name.
+TRITON_PLAN_NAME = "model.plan"
+TRITON_ONNX_NAME = "model.onnx"
+
+
+def _strip(name: str, suffix: str) -> str:
+    return name[: -len(suffix)] if name.endswith(suffix) else name
+
+
+def check_precision(precision: str, what: str = "precision") -> str:
+    """`precision` if it is one of PRECISIONS, else a UserError naming `what` was given."""
+    if precision not in PRECISIONS:
+        raise UserError(f"{what} {precision!r} | expected one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def precision_from_name(name: str) -> str:
+    """fp16/int8 from an artifact's file name (model.fp16.onnx, model.int8.engine), else fp32.
+
+    The naming rule `python -m export` writes; the fallback for files that carry no record."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    for precision in PRECISIONS:
+        if precision != FP32 and f".{precision}." in name:
+            return precision
+    return FP32
+
+
+def precision_of(model_file: str | Path) -> str:
+    """The one place that knows an artifact's precision.
+
+    An engine's precision is what its sidecar records (the graph it was built from decided
+    it); an engine without a sidecar and any ONNX graph follow the file name that
+    `python -m export` gives them (model.onnx, model.fp16.onnx, model.int8.onnx)."""
+    path = Path(model_file)
+    sidecar = sidecar_path(path)
+    if path.suffix == ENGINE_SUFFIX and sidecar.is_file():
+        data = read_json(sidecar)
+        if not isinstance(data, dict) or "precision" not in data:
+            raise UserError(f"{sidecar}: not an engine sidecar (no precision)")
+        return check_precision(str(data["precision"]), f"{sidecar}: precision")
+    return precision_from_name(path.name)
+
+
+def onnx_for_precision(model_onnx: str | Path, precision: str) -> Path:
+    """model.onnx -> model.fp16.onnx / model.int8.onnx beside it (fp32 is model.onnx itself);
+    any other stem likewise: foo.onnx -> foo.int8.onnx."""
+    model_onnx = Path(model_onnx)
+    check_precision(precision)
+    if precision == FP32:
+        return model_onnx
+    return model_onnx.with_name(f"{_strip(model_onnx.name, ONNX_SUFFIX)}.{precision}{ONNX_SUFFIX}")
+
+
+def engine_name(precision: str) -> str:
+    """model.<precision>.engine (the FP32 engine too is model.fp32.engine)."""
+    return engine_path_for(onnx_for_precision(ONNX_NAME, precision)).name
+
+
+def engine_path_for(onnx_path: str | Path) -> Path:
+    """model.fp16.onnx -> model.fp16.engine; the FP32 model.onnx -> model.fp32.engine."""
+    onnx_path = Path(onnx_path)
+    precision = precision_from_name(onnx_path.name)
+    base = _strip(_strip(onnx_path.name, ONNX_SUFFIX), f".{precision}")
+    return onnx_path.with_name(f"{base}.{precision}{ENGINE_SUFFIX}")
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    """model.fp16.engine -> model.fp16.engine.json."""
+    engine = Path(engine)
+    return engine.with_name(engine.name + SIDECAR_SUFFIX)
+
+
+def layers_path(engine: str | Path) -> Path:
+    """model.fp16.engine -> model.fp16.layers.json."""
+    engine = Path(engine)
+    return engine.with_name(_strip(engine.name, ENGINE_SUFFIX) + LAYERS_SUFFIX)
+
+
+def parity_path(model_file: str | Path) -> Path:
+    """Where the Makefile keeps a parity result: model.fp16.engine -> model.fp16.parity.json,
+    model.fp16.onnx -> model.fp16.onnx-parity.json."""
+    model_file = Path(model_file)
+    if model_file.name.endswith(ONNX_SUFFIX):
+        return model_file.with_name(_strip(model_file.name, ONNX_SUFFIX) + ONNX_PARITY_SUFFIX)
+    return model_file.with_name(_strip(model_file.name, ENGINE_SUFFIX) + PARITY_SUFFIX)
+
+
+def golden_path(model_file: str | Path) -> Path:
+    """The golden.npz beside any artifact."""
+    return Path(model_file).parent / GOLDEN_NAME
+
+
+def calibration_path(model_file: str | Path) -> Path:
+    """The calibration.json beside any artifact (one per build folder)."""
+    return Path(model_file).parent / CALIBRATION_NAME
+
+
+def chart_path(model_file: str | Path) -> Path:
+    """The calibration.png beside any artifact."""
+    return Path(model_file).parent / CHART_NAME
