@@ -4,16 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from export.profiles import (
+from export.engine_options import (
     EngineOptions,
-    Profile,
-    default_profile,
-    engine_path_for,
     parse_compute_capabilities,
     trtexec_command,
     validate,
     validate_flavour,
 )
+from export.profiles import engine_path_for
+from export.shapes import Profile, default_profile
 from runtime.errors import UserError
 from runtime.manifest import InputSpec
 
