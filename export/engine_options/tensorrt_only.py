@@ -69,6 +69,11 @@ def _apply_hardware(b: Build, o: EngineOptions) -> None:
         b.config.hardware_compatibility_level = level
 
 
+def _trtexec_hardware(o: EngineOptions) -> list[str]:
+    name = HARDWARE_LEVELS.get(o.hardware_compatibility, ("", ""))[1]
+    return [f"--hardwareCompatibilityLevel={name}"] if name else []
+
+
 HARDWARE_COMPATIBILITY = EngineOption(
     "hardware_compatibility",
     "--hardware-compatibility",
@@ -78,11 +83,7 @@ HARDWARE_COMPATIBILITY = EngineOption(
         TENSORRT_RTX: " (it has no hardware compatibility levels; choose the target GPUs with --compute-capability)"
     },
     apply=_apply_hardware,
-    trtexec=lambda o: (
-        [f"--hardwareCompatibilityLevel={HARDWARE_LEVELS[o.hardware_compatibility][1]}"]
-        if o.hardware_compatibility != "none"
-        else []
-    ),
+    trtexec=_trtexec_hardware,
     sidecar="hardware_compatibility",
 )
 
