@@ -51,20 +51,9 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from runtime.flavours import TENSORRT_RTX
 
     from .engine import build_engine, checked_options
-    from .profiles import EngineOptions, Profile, parse_compute_capabilities, trtexec_command
+    from .engine_options import options_from_args, trtexec_command
 
-    options = EngineOptions(
-        profiles=[Profile.parse(s) for s in args.shapes],  # none: the model's default, filled in when checked
-        workspace_mib=args.workspace,
-        opt_level=args.opt_level,
-        timing_cache=args.timing_cache,
-        hardware_compatibility=args.hardware_compatibility,
-        version_compatible=args.version_compatible,
-        dla_core=args.dla_core,
-        flavour=args.flavour,
-        compute_capabilities=parse_compute_capabilities(args.compute_capability) if args.compute_capability else [],
-        tf32=args.tf32,
-    )
+    options = options_from_args(args)  # no --shapes: the model's default, filled in when checked
     if args.print_trtexec:
         options = checked_options(args.onnx, options)
         if options.flavour == TENSORRT_RTX:
@@ -111,6 +100,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .engine_options import add_arguments as add_engine_options  # imports neither torch nor TensorRT
+
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,38 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build a TensorRT (needs a GPU) or TensorRT-RTX (no GPU needed) engine from model[.fp16|.int8].onnx",
     )
     p.add_argument("onnx", type=Path, help="model.onnx, model.fp16.onnx or model.int8.onnx")
-    p.add_argument(
-        "--flavour",
-        choices=["tensorrt", "tensorrt-rtx"],
-        help="TensorRT library (default: tensorrt where installed, else tensorrt-rtx)",
-    )
-    p.add_argument(
-        "--compute-capability",
-        metavar="CC,...",
-        help="tensorrt-rtx: target GPUs, e.g. 8.6,8.9,12.0 (default 8.0,8.6,8.9,12.0,12.1; 7.5 only when named)",
-    )
-    p.add_argument("--tf32", action="store_true", help="allow TF32 maths in FP32 layers (off by default: true FP32)")
-    p.add_argument(
-        "--shapes",
-        action="append",
-        default=[],
-        metavar="MIN:OPT:MAX",
-        help="optimization profile, e.g. 1x3x224x224:32x3x224x224:64x3x224x224; repeat for "
-        "several resolution buckets (default: batch 1..64, opt 32, at the model's input size)",
-    )
-    p.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (keep small on Jetson)")
-    p.add_argument("--opt-level", type=int, default=3, help="builder optimization level 0..5 (default 3)")
-    p.add_argument("--timing-cache", type=Path, metavar="PATH", help="load and save a timing cache: rebuilds go faster")
-    p.add_argument(
-        "--hardware-compatibility",
-        choices=["none", "ampere_plus", "same_compute_capability"],
-        default="none",
-        help="build an engine that runs on other GPU architectures (slower)",
-    )
-    p.add_argument("--version-compatible", action="store_true", help="engine runs on later TensorRT of the same major")
-    p.add_argument(
-        "--dla-core", type=int, metavar="N", help="Jetson: run on DLA core N with GPU fallback (static shapes)"
-    )
+    add_engine_options(p)  # every build option's flag, from the table in export/engine_options/
     p.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command; build nothing")
     p.add_argument("--out", type=Path, help="engine path (default: model.<precision>.engine beside the ONNX)")
     p.set_defaults(func=cmd_engine)

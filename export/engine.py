@@ -25,9 +25,10 @@ from runtime.flavours import TENSORRT_RTX, default_flavour, import_flavour
 from runtime.io import sha256_file
 from runtime.manifest import load_manifest
 
+from .engine_options import EngineOptions, after_build, sidecar_fields, validate
 from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
-from .profiles import EngineOptions, default_profile, validate
-from .trt.config import config_from_options, rtx_targets
+from .shapes import default_profile
+from .trt.config import config_from_options
 from .trt.host import BuildHost, build_host
 from .trt.log import BuildLog, capture
 from .trt.network import network_from_onnx
@@ -117,7 +118,8 @@ def build_engine(
     precision = precision_of(onnx_path)
     host = build_host(flavour)
     engine_path = Path(out or engine_path_for(onnx_path))
-    targets = rtx_targets(options) if flavour == TENSORRT_RTX else [host.compute_capability or "?"]
+    option_fields = sidecar_fields(options, host.compute_capability)
+    targets = option_fields["target_compute_capabilities"]
     where = f"{host.gpu_name} sm_{host.compute_capability}" if host.built_with_gpu else "no GPU"
     log.info(
         "building %s (%s, %s %s, %s, targets %s)",
@@ -138,8 +140,8 @@ def build_engine(
         if builder is None:
             raise UserError(f"{flavour} could not create a builder: {record.last_error()}")
         network, parser = network_from_onnx(flavour, builder, logger, onnx_path)
-        config, cache = config_from_options(flavour, builder, options)
-        serialized, seconds = _serialize(flavour, builder, network, config, record, engine_path.name)
+        build = config_from_options(flavour, builder, options)
+        serialized, seconds = _serialize(flavour, builder, network, build.config, record, engine_path.name)
         del parser
         report = _layer_report(flavour, host, serialized, record, logger)
 
@@ -148,25 +150,15 @@ def build_engine(
         gpu_name=host.gpu_name,
         compute_capability=host.compute_capability,
         precision=precision,
-        profiles=[p.to_dict() for p in options.profiles],
         source_onnx=onnx_path.name,
         source_onnx_sha256=sha256_file(onnx_path),
         build_seconds=round(seconds, 2),
-        flavour=flavour,
-        target_compute_capabilities=targets,
         built_with_gpu=host.built_with_gpu,
-        tf32=options.tf32,
         input_dtype=manifest.input_spec.dtype,
-        hardware_compatibility=options.hardware_compatibility,
-        version_compatible=options.version_compatible,
-        dla_core=options.dla_core,
-        options=options.to_dict(),  # only what has no field of its own above
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **option_fields,  # each option's sidecar field (the table's), and `options` for the rest
     )
     save_build(engine_path, serialized, meta, report)
-    if cache is not None and options.timing_cache is not None:
-        from runtime.io import write_bytes_atomic
-
-        write_bytes_atomic(options.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
+    after_build(build, options)  # the timing cache: merged with the file as it is now, under its lock
     log.info("built %s in %.1f s; layers by precision %s", engine_path, seconds, report.summary)
     return engine_path, meta

@@ -3,7 +3,8 @@
 - `host`:     what this machine can do with a flavour (library version, GPU or none)
 - `log`:      the one process-wide TensorRT logger, routed to the build that is running
 - `network`:  a strongly typed network from an ONNX file
-- `config`:   a builder config from EngineOptions (profiles, TF32, targets, flavour options)
+- `config`:   a builder config from EngineOptions (each option's call, from export.engine_options)
+- `timing_cache`: read under a file lock; after the build, merged with the file and written back
 - `progress`: a tqdm progress monitor for the build phases
 - `save`:     engine, then sidecar, then layer report (that order, atomically)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import onnx
 import pytest
 
-from export.profiles import EngineOptions, Profile
+from export.engine_options import EngineOptions
+from export.shapes import Profile
 from runtime.errors import UserError
 from tests.conftest import ROOT, run_cli
 from tests.fakes import fake_tensorrt
@@ -194,7 +195,7 @@ def test_no_cuda_device_is_named(model_dir: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_engine_step_never_imports_torch() -> None:
-    code = "import sys, export.engine, export.profiles, export.layers, export.__main__; print('torch' in sys.modules)"
+    code = "import sys, export.engine, export.engine_options, export.shapes, export.layers, export.__main__; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

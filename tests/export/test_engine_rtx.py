@@ -15,9 +15,10 @@ import pytest
 import tensorrt_rtx  # noqa: F401  # a missing install fails these tests; it never skips them
 from onnx import TensorProto, helper
 
+from export.engine_options import EngineOptions
 from export.fp16 import convert_fp16
 from export.layers import LayerReport, read_report
-from export.profiles import EngineOptions, Profile, default_profile
+from export.shapes import Profile, default_profile
 from runtime.artifacts import PRECISIONS, onnx_for_precision
 from runtime.errors import UserError
 from tests.conftest import run_cli

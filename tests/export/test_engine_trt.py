@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from export.engine_options import EngineOptions
 from export.fp16 import convert_fp16
-from export.profiles import EngineOptions, Profile
+from export.shapes import Profile
 from runtime.errors import UserError
 from tests.fakes.fake_tensorrt import copy_model_dir
 

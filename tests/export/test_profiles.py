@@ -4,15 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from export.profiles import (
+from export.engine_options import (
     EngineOptions,
-    Profile,
-    default_profile,
     parse_compute_capabilities,
     trtexec_command,
     validate,
     validate_flavour,
 )
+from export.shapes import Profile, default_profile
 from runtime.errors import UserError
 from runtime.manifest import InputSpec
 

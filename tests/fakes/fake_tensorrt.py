@@ -248,10 +248,12 @@ def make_module(
         "profiles": [],
         "builder_flags": [],
         "cleared_flags": [],
-        "timing_cache_in": None,
+        "timing_cache_in": None,  # the bytes create_timing_cache was given last
+        "timing_cache_reads": [],  # ... and each time
     }
     trt.calls = calls  # type: ignore[attr-defined]
     trt.fail_build = False  # type: ignore[attr-defined]
+    trt.during_build = None  # type: ignore[attr-defined]  # called while an engine builds (another build's turn)
     trt.fail_execute = False  # type: ignore[attr-defined]
 
     class Dims(list):  # type: ignore[type-arg]
@@ -370,11 +372,33 @@ def make_module(
             self.shapes[name] = [list(lo), list(opt), list(hi)]
 
     class TimingCache:
-        def __init__(self, data: bytes) -> None:
-            self.data = bytes(data)
+        """Timings by key, tagged with the library version that measured them, as TensorRT's
+        cache is: `combine` adds the other cache's entries and refuses another version's
+        unless told to ignore the mismatch; `serialize` and `create_timing_cache` round-trip."""
+
+        MAGIC = b"timing-cache:"
+
+        def __init__(self, entries: dict[str, float], version: str = version) -> None:
+            self.entries, self.version = dict(entries), version
+
+        @classmethod
+        def parse(cls, data: bytes) -> TimingCache | None:
+            if not data:
+                return cls({})
+            if not data.startswith(cls.MAGIC):
+                return None
+            blob = json.loads(data[len(cls.MAGIC) :])
+            return cls(blob["entries"], blob["version"])
 
         def serialize(self) -> bytes:
-            return b"timing-cache:" + str(len(calls["profiles"])).encode()
+            return self.MAGIC + json.dumps({"version": self.version, "entries": self.entries}, sort_keys=True).encode()
+
+        def combine(self, other: TimingCache, ignore_mismatch: bool) -> bool:
+            if other.version != self.version and not ignore_mismatch:
+                return False
+            for key, seconds in other.entries.items():
+                self.entries.setdefault(key, seconds)
+            return True
 
     class Config:
         def __init__(self) -> None:
@@ -385,6 +409,7 @@ def make_module(
             self.progress_monitor: Any = None
             self.pools: dict[str, int] = {}
             self.cache: TimingCache | None = None
+            self.profiles: list[list[list[int]]] = []
             self.profiling_verbosity = trt.ProfilingVerbosity.LAYER_NAMES_ONLY
             self.flags = {"TF32"}  # TensorRT's default: TF32 allowed
 
@@ -392,14 +417,18 @@ def make_module(
             self.pools[pool.name] = size
 
         def add_optimization_profile(self, profile: Profile) -> int:
+            self.profiles.append(profile.shapes[INPUT])
             calls["profiles"].append(profile.shapes[INPUT])
             return len(calls["profiles"]) - 1
 
-        def create_timing_cache(self, data: bytes) -> TimingCache:
+        def create_timing_cache(self, data: bytes) -> TimingCache | None:
             calls["timing_cache_in"] = bytes(data)
-            return TimingCache(data)
+            calls["timing_cache_reads"].append(bytes(data))
+            return TimingCache.parse(bytes(data))
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            if cache.version != version and not ignore_mismatch:
+                return False
             self.cache = cache
             return True
 
@@ -436,6 +465,11 @@ def make_module(
         def build_serialized_network(self, network: Network, config: Config) -> bytes | None:
             if trt.fail_build:  # type: ignore[attr-defined]
                 return None
+            if trt.during_build is not None:  # type: ignore[attr-defined]
+                trt.during_build()  # type: ignore[attr-defined]
+            if config.cache is not None:  # what this build measured: a timing per graph and profile
+                for shapes in config.profiles:
+                    config.cache.entries.setdefault(f"{Path(str(network.onnx)).name} {shapes}", 1.0)
             detailed = config.profiling_verbosity is trt.ProfilingVerbosity.DETAILED  # type: ignore[attr-defined]
             return json.dumps({"onnx": network.onnx, "profiles": calls["profiles"], "detailed": detailed}).encode()
 

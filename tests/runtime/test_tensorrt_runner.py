@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import runtime
-from export.profiles import EngineOptions, Profile
+from export.engine_options import EngineOptions
+from export.shapes import Profile
 from runtime.backends.tensorrt import TensorRTRunner
 from runtime.errors import UserError
 from tests.fakes import fake_tensorrt
