@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.cli_support import run_parsed
+from runtime.cli_support import real, run_parsed, whole
 
 from .data import DEFAULT_LIMIT
 from .ranges import DEFAULT_PERCENTILE, METHODS
@@ -100,12 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--percentile",
-        type=float,
+        type=real("--percentile", 0, 100, low_open=True),
         default=DEFAULT_PERCENTILE,
         help=f"with --method percentile: the percentile of |x| kept, in (0, 100] (default {DEFAULT_PERCENTILE})",
     )
     parser.add_argument(
-        "--limit", type=int, default=DEFAULT_LIMIT, help=f"calibration images (default {DEFAULT_LIMIT})"
+        "--limit",
+        type=whole("--limit", 1, 1_000_000),
+        default=DEFAULT_LIMIT,
+        help=f"calibration images (default {DEFAULT_LIMIT})",
     )
     parser.add_argument(
         "--exclude",
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--max-drop",
-        type=float,
+        type=real("--max-drop", 0, 100),
         metavar="PP",
         help="mixed precision: keep the most INT8-sensitive layers in FP16 until the held-out top-1 drop "
         "against FP32 is at most PP points; writes calibration.png",

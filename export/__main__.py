@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.cli_support import run_parsed
+from runtime.cli_support import MAX_BATCH, run_parsed, whole
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help=".pth/.pth.tar/.bin/.safetensors (official, timm or mmpretrain)")
     p.add_argument("--out", type=Path, help="output folder (default build/MODEL)")
     p.add_argument("--golden-images", type=Path, help="folder of images for golden.npz (default: seeded random inputs)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random weights and random golden inputs")
+    p.add_argument(
+        "--seed", type=whole("--seed", 0, 2**32 - 1), default=0, help="seed for random weights and random golden inputs"
+    )
     p.add_argument(
         "--input",
         choices=["float", "uint8"],
@@ -175,8 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="optimization profile, e.g. 1x3x224x224:32x3x224x224:64x3x224x224; repeat for "
         "several resolution buckets (default: batch 1..64, opt 32, at the model's input size)",
     )
-    p.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (keep small on Jetson)")
-    p.add_argument("--opt-level", type=int, default=3, help="builder optimization level 0..5 (default 3)")
+    p.add_argument(
+        "--workspace",
+        type=whole("--workspace", 1, 1 << 20),
+        metavar="MIB",
+        help="builder workspace limit in MiB (keep small on Jetson)",
+    )
+    p.add_argument(
+        "--opt-level", type=whole("--opt-level", 0, 5), default=3, help="builder optimization level 0..5 (default 3)"
+    )
     p.add_argument("--timing-cache", type=Path, metavar="PATH", help="load and save a timing cache: rebuilds go faster")
     p.add_argument(
         "--hardware-compatibility",
@@ -186,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version-compatible", action="store_true", help="engine runs on later TensorRT of the same major")
     p.add_argument(
-        "--dla-core", type=int, metavar="N", help="Jetson: run on DLA core N with GPU fallback (static shapes)"
+        "--dla-core",
+        type=whole("--dla-core", 0, 15),
+        metavar="N",
+        help="Jetson: run on DLA core N with GPU fallback (static shapes)",
     )
     p.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command; build nothing")
     p.add_argument("--out", type=Path, help="engine path (default: model.<precision>.engine beside the ONNX)")
@@ -196,10 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("build_dir", type=Path, help="build/<model>/ with model.json and the chosen precision's files")
     p.add_argument("--out", type=Path, required=True, help="the model repository folder (created if absent)")
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
-    p.add_argument("--max-batch", type=int, help="batch limit (default: the engine's profile; 32 for ONNX)")
+    p.add_argument(
+        "--max-batch",
+        type=whole("--max-batch", 1, MAX_BATCH),
+        help="batch limit (default: the engine's profile; 32 for ONNX)",
+    )
     p.add_argument("--format", choices=["engine", "onnx"], help="default: the engine if there is one, else the ONNX")
     p.add_argument("--name", help="model name in the repository (default: the model's, e.g. convmixer_768_32)")
-    p.add_argument("--instances", type=int, default=1, help="model instances per GPU (default 1)")
+    p.add_argument(
+        "--instances", type=whole("--instances", 1, 64), default=1, help="model instances per GPU (default 1)"
+    )
     p.set_defaults(func=cmd_triton)
 
     p = sub.add_parser("layers", help="per-layer precision table of an engine (from its model.<precision>.layers.json)")

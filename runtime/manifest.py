@@ -72,6 +72,14 @@ class Manifest:
         return list(labels) if labels else None
 
     @property
+    def num_classes(self) -> int:
+        """The model's output classes: arch.num_classes, else the label count."""
+        arch = self.data.get("arch") or {}
+        if "num_classes" in arch:
+            return int(arch["num_classes"])
+        return len(self.labels or []) or 1000
+
+    @property
     def patch_size(self) -> int:
         return int(self.data.get("arch", {}).get("patch_size", 1))
 
