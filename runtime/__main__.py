@@ -99,7 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from . import load
-    from .classify import classify, output_format
+    from .classify import check_output_path, classify, output_format
     from .errors import UserError
     from .images.inputs import collect_images
     from .images.pipeline import HostPipeline, default_workers
@@ -122,6 +122,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     inputs = collect_images(args.images)
     if not inputs.count:
         raise UserError("no images found (any format Pillow reads) in the given files, folders or globs")
+    check_output_path(args.output, inputs.paths, args.model_file)
     transform = _transform(args, manifest)
     stats: Any  # ClassifyStats or RayStats: images, classified, skipped, seconds
     if on_ray:

@@ -15,6 +15,8 @@ import contextlib
 import csv
 import json
 import logging
+import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -46,6 +48,41 @@ def output_format(output: Path | None, formats: dict[str, str] = OUTPUT_FORMATS)
         names = sorted({s for s in formats if s != ".json"})
         raise UserError(f"--output {output}: use a {', '.join(names[:-1])} or {names[-1]} file name")
     return fmt
+
+
+def model_artifacts(model_file: Path) -> list[Path]:
+    """The files of the model in use: the model file, its sidecars, and the export's
+    artifacts beside it (model.json, golden.npz, calibration.*, every model.*)."""
+    folder = model_file.parent
+    named = [model_file, Path(f"{model_file}.json"), folder / "golden.npz", folder / "calibration.json"]
+    try:
+        named += [p for p in folder.iterdir() if p.name.startswith(("model.", "calibration."))]
+    except OSError:
+        pass
+    return named
+
+
+def check_output_path(output: Path | None, inputs: list[Path], model_file: Path) -> None:
+    """Refuse, before any work, an --output that is a folder, one of the input images, or
+    an artifact of the model in use: the results would replace it."""
+    if output is None:
+        return
+    try:
+        st = os.stat(output)
+    except FileNotFoundError:
+        return  # a new file clobbers nothing
+    except OSError as exc:
+        raise UserError(f"--output {output}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"--output {output} is a folder; name a .jsonl or .csv file")
+    for kind, paths in (("an artifact of the model in use", model_artifacts(model_file)), ("an input", inputs)):
+        for path in paths:
+            try:
+                other = os.stat(path)
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                raise UserError(f"--output {output} is {kind} ({path}); results would overwrite it")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
