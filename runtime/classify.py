@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import io
 import json
 import logging
 import os
@@ -110,12 +111,27 @@ def top_k_records(logits: np.ndarray, topk: int, labels: list[str] | None) -> li
     return records
 
 
+def one_line(text: str) -> str:
+    """`text` for a line of text output: as it is when printable, else as a Python string
+    literal (quoted; newlines, control characters and the surrogate escapes of bytes that
+    are not UTF-8 written as escapes), so one record stays one line and nothing is lost."""
+    return text if text.isprintable() else repr(text)
+
+
 class Writer:
-    """JSONL, CSV or human-readable lines, chosen by the output file's extension."""
+    """JSONL, CSV or human-readable lines, chosen by the output file's extension.
+
+    File names need not be UTF-8: Python holds such bytes as surrogate escapes
+    (os.fsdecode), and each format keeps them losslessly. JSONL writes them as \\udcXX
+    escapes (ASCII JSON; os.fsencode of the read-back string gives the original bytes),
+    CSV writes the name's bytes as they are on disk (read it back with
+    errors="surrogateescape"), text lines quote such a name as a Python literal."""
 
     def __init__(self, fh: IO[str], fmt: str, topk: int) -> None:
         self.fh, self.fmt, self.topk = fh, fmt, topk
         if fmt == "csv":
+            if isinstance(fh, io.TextIOWrapper) and fh.errors != "surrogateescape":
+                fh.reconfigure(errors="surrogateescape")
             self.csv = csv.writer(fh)
             self.csv.writerow(
                 ["path", "error", *[f"{c}{i + 1}" for i in range(topk) for c in ("class", "label", "prob")]]
@@ -130,10 +146,10 @@ class Writer:
                 cells += [c, lab, f"{p:.6f}"]
             self.csv.writerow(cells)
         elif "error" in row:
-            self.fh.write(f"{row['path']}: ERROR {row['error']}\n")
+            self.fh.write(f"{one_line(str(row['path']))}: ERROR {one_line(str(row['error']))}\n")
         else:
-            best = ", ".join(f"{lab} {p:.1%}" for lab, p in zip(row["labels"], row["probs"], strict=True))
-            self.fh.write(f"{row['path']}: {best}\n")
+            best = ", ".join(f"{one_line(lab)} {p:.1%}" for lab, p in zip(row["labels"], row["probs"], strict=True))
+            self.fh.write(f"{one_line(str(row['path']))}: {best}\n")
 
 
 @dataclass
@@ -209,5 +225,5 @@ def _sink(output: Path | None, stream: IO[str] | None = None) -> Iterator[IO[str
     if output is None:
         yield stream or sys.stdout
         return
-    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
         yield fh
