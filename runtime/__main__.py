@@ -15,18 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_support import (
-    MAX_BATCH,
-    MAX_SECONDS,
-    MAX_SIZE,
-    MAX_TOPK,
-    height_width,
-    max_workers,
-    real,
-    run_parsed,
-    whole,
-    whole_list,
-)
+from . import cli_support as opts
 
 if TYPE_CHECKING:
     from .images.pipeline import ImageTransform
@@ -157,7 +146,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import load
-    from .bench import bench_pipeline, bench_runner, format_pipeline_table, format_table
+    from .bench import bench_pipeline, bench_runner, format_pipeline_table, format_table, readable_images
     from .errors import UserError
     from .images.pipeline import HostPipeline, default_workers
     from .manifest import load_manifest
@@ -170,13 +159,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     nbytes = batch_bytes(max(batches), spec.shape(1, h, w)[1:], 1 if spec.is_uint8 else 4)
     check_host_memory(nbytes, f"--batch {max(batches)} of {h}x{w} inputs")
     pipeline_rows = []
+    unreadable = ""
     with contextlib.ExitStack() as stack:
         pipeline = None
         if args.images:
             from .images.inputs import collect_images
 
-            paths = collect_images(args.images).paths
-            if not paths:
+            inputs = collect_images(args.images)
+            if not inputs.count:
                 raise UserError("--images: no readable image files found")
             workers = default_workers() if args.workers is None else args.workers
             transform = dataclasses.replace(_transform(args, manifest), size=(h, w))
@@ -184,6 +174,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             check_pipeline_memory(pipeline)
             # Started before the backend, like classify's.
             stack.enter_context(pipeline)
+            paths, unreadable = readable_images(pipeline, inputs)
+            if unreadable and not paths:  # a benchmark over no data has no figures to give
+                print(f"error: no --images could be decoded: {unreadable}", file=sys.stderr)
+                return 3
+            if unreadable:
+                logging.getLogger("runtime").warning("%s; timing the %d others", unreadable, len(paths))
         runner = stack.enter_context(load(args.model_file, args.backend, **_load_options(args)))
         rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds, input_spec=manifest.input_spec)
         if pipeline is not None:
@@ -194,7 +190,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if pipeline_rows:
         print()
         print(format_pipeline_table(pipeline_rows))
-    return 0
+    if unreadable:
+        print(f"{unreadable}; the pipeline figures count decoded images only", file=sys.stderr)
+    return 3 if unreadable else 0
 
 
 def _decode_args(p: argparse.ArgumentParser) -> None:
@@ -211,11 +209,13 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
 
 
 def _batch_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch", type=whole("--batch", 1, MAX_BATCH), default=32, help=f"1 to {MAX_BATCH} (default 32)")
+    p.add_argument(
+        "--batch", type=opts.whole("--batch", 1, opts.MAX_BATCH), default=32, help=f"1 to {opts.MAX_BATCH} (default 32)"
+    )
 
 
 def _workers_arg(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--workers", type=whole("--workers", 0, max_workers), help=f"{what}; at most 4 per CPU")
+    p.add_argument("--workers", type=opts.whole("--workers", 0, opts.max_workers), help=f"{what}; at most 4 per CPU")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
     _batch_arg(p)
     p.add_argument(
-        "--topk", type=whole("--topk", 1, MAX_TOPK), default=5, help="classes per image (1 to the model's classes)"
+        "--topk",
+        type=opts.whole("--topk", 1, opts.MAX_TOPK),
+        default=5,
+        help="classes per image (1 to the model's classes)",
     )
     p.add_argument("--output", type=Path, help="results file: .jsonl or .csv (default: lines on stdout)")
     _workers_arg(p, "decoding processes (default: CPU count; 0 decodes in-process)")
@@ -254,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", metavar="ADDR", help="--ray: join this cluster (HOST:PORT, ray://HOST:PORT, auto)")
     p.add_argument(
         "--gpus-per-worker",
-        type=real("--gpus-per-worker", 0, 64),
+        type=opts.real("--gpus-per-worker", 0, 64),
         metavar="G",
         help="--ray: GPUs per actor, 0 to 64 (default 1 if any, else 0)",
     )
@@ -265,20 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_args(p)
     p.add_argument(
         "--batch",
-        type=whole_list("--batch", 1, MAX_BATCH),
+        type=opts.whole_list("--batch", 1, opts.MAX_BATCH),
         default=[1, 8, 32],
-        help=f"comma-separated batch sizes, each 1 to {MAX_BATCH} (default 1,8,32)",
+        help=f"comma-separated batch sizes, each 1 to {opts.MAX_BATCH} (default 1,8,32)",
     )
     p.add_argument(
         "--size",
-        type=height_width("--size", 1, MAX_SIZE),
-        help=f"HxW, each side 1 to {MAX_SIZE} (default: the model's input size)",
+        type=opts.height_width("--size", 1, opts.MAX_SIZE),
+        help=f"HxW, each side 1 to {opts.MAX_SIZE} (default: the model's input size)",
     )
     p.add_argument(
         "--seconds",
-        type=real("--seconds", 0, MAX_SECONDS),
+        type=opts.real("--seconds", 0, opts.MAX_SECONDS),
         default=2.0,
-        help=f"minimum timed seconds per batch size, 0 to {MAX_SECONDS:g}",
+        help=f"minimum timed seconds per batch size, 0 to {opts.MAX_SECONDS:g}",
     )
     p.add_argument(
         "--images", nargs="+", metavar="PATH", help="also time the host pipeline and end-to-end classify on these"
@@ -290,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_parsed(build_parser(), argv)
+    return opts.run_parsed(build_parser(), argv)
 
 
 if __name__ == "__main__":
