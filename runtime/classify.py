@@ -72,8 +72,8 @@ def check_output_path(output: Path | None, inputs: list[Path], model_file: Path)
         st = os.stat(output)
     except FileNotFoundError:
         return  # a new file clobbers nothing
-    except OSError as exc:
-        raise UserError(f"--output {output}: {exc.strerror or exc}") from None
+    except OSError as exc:  # a file where a folder should be, no permission: an OS error (exit 74)
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
     if stat.S_ISDIR(st.st_mode):
         raise UserError(f"--output {output} is a folder; name a .jsonl or .csv file")
     for kind, paths in (("an artifact of the model in use", model_artifacts(model_file)), ("an input", inputs)):
