@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.cli_support import real, run_parsed, whole
+from runtime.cli_support import run_parsed, whole
 
 from .data import DEFAULT_LIMIT
 from .ranges import DEFAULT_PERCENTILE, METHODS
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--percentile",
-        type=real("--percentile", 0, 100, low_open=True),
+        type=float,
         default=DEFAULT_PERCENTILE,
         help=f"with --method percentile: the percentile of |x| kept, in (0, 100] (default {DEFAULT_PERCENTILE})",
     )
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--max-drop",
-        type=real("--max-drop", 0, 100),
+        type=float,
         metavar="PP",
         help="mixed precision: keep the most INT8-sensitive layers in FP16 until the held-out top-1 drop "
         "against FP32 is at most PP points; writes calibration.png",
