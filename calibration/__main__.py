@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.artifacts import INT8, chart_path, onnx_for_precision
-from runtime.cli_support import run_parsed
+from runtime.cli_support import run_parsed, whole
 
 from .data import DEFAULT_LIMIT
 from .ranges import DEFAULT_PERCENTILE, METHODS
@@ -105,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"with --method percentile: the percentile of |x| kept, in (0, 100] (default {DEFAULT_PERCENTILE})",
     )
     parser.add_argument(
-        "--limit", type=int, default=DEFAULT_LIMIT, help=f"calibration images (default {DEFAULT_LIMIT})"
+        "--limit",
+        type=whole("--limit", 1, 1_000_000),
+        default=DEFAULT_LIMIT,
+        help=f"calibration images (default {DEFAULT_LIMIT})",
     )
     parser.add_argument(
         "--exclude",

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from runtime.artifacts import FP32, PRECISIONS, engine_path_for
-from runtime.cli_support import run_parsed
+from runtime.cli_support import MAX_BATCH, run_parsed, whole
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help=".pth/.pth.tar/.bin/.safetensors (official, timm or mmpretrain)")
     p.add_argument("--out", type=Path, help="output folder (default build/MODEL)")
     p.add_argument("--golden-images", type=Path, help="folder of images for golden.npz (default: seeded random inputs)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random weights and random golden inputs")
+    p.add_argument(
+        "--seed", type=whole("--seed", 0, 2**32 - 1), default=0, help="seed for random weights and random golden inputs"
+    )
     p.add_argument(
         "--input",
         choices=["float", "uint8"],
@@ -157,10 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("build_dir", type=Path, help="build/<model>/ with model.json and the chosen precision's files")
     p.add_argument("--out", type=Path, required=True, help="the model repository folder (created if absent)")
     p.add_argument("--precision", choices=PRECISIONS, default=FP32)
-    p.add_argument("--max-batch", type=int, help="batch limit (default: the engine's profile; 32 for ONNX)")
+    p.add_argument(
+        "--max-batch",
+        type=whole("--max-batch", 1, MAX_BATCH),
+        help="batch limit (default: the engine's profile; 32 for ONNX)",
+    )
     p.add_argument("--format", choices=["engine", "onnx"], help="default: the engine if there is one, else the ONNX")
     p.add_argument("--name", help="model name in the repository (default: the model's, e.g. convmixer_768_32)")
-    p.add_argument("--instances", type=int, default=1, help="model instances per GPU (default 1)")
+    p.add_argument(
+        "--instances", type=whole("--instances", 1, 64), default=1, help="model instances per GPU (default 1)"
+    )
     p.set_defaults(func=cmd_triton)
 
     p = sub.add_parser("layers", help="per-layer precision table of an engine (from its model.<precision>.layers.json)")

@@ -20,7 +20,7 @@ DEFAULT_OPT_BATCH = 32
 
 def _parse_shape(text: str, spec: str) -> Shape:
     parts = text.lower().split("x")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
         raise UserError(
             f"--shapes {spec}: {text!r} is not four sizes: NxCxHxW (e.g. 8x3x224x224), or NxHxWxC "
             "(8x224x224x3) for a model exported with --input uint8"

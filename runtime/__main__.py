@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import cli_support as opts
 from .artifacts import PRECISIONS
-from .cli_support import run_parsed
 
 if TYPE_CHECKING:
     from .images.pipeline import ImageTransform
@@ -69,8 +69,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _warn_random(manifest, "its accuracy figures")
     transform = _transform(args, manifest)
     workers = default_workers() if args.workers is None else args.workers
+    pipeline = _image_pipeline(args, transform, args.batch, 0 if args.data == "digits" else workers)
     # Decode workers start before the backend initialises CUDA or ONNX Runtime.
-    with _image_pipeline(args, transform, args.batch, 0 if args.data == "digits" else workers) as pipeline:
+    with pipeline:
         with load(args.model_file, args.backend, **_load_options(args)) as runner:
             batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline)
             acc = evaluate(runner, batches)
@@ -86,11 +87,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from . import load
-    from .classify import classify, output_format
+    from .classify import check_output_path, classify, output_format
     from .errors import UserError
     from .images.inputs import collect_images
     from .images.pipeline import default_workers
     from .manifest import load_manifest
+    from .memory_budget import batch_bytes, check_host_memory
 
     on_ray = args.ray or args.ray_address is not None or args.gpus_per_worker is not None
     if on_ray:
@@ -102,22 +104,28 @@ def cmd_classify(args: argparse.Namespace) -> int:
     else:
         output_format(args.output)  # a bad file name fails before any work
     manifest = load_manifest(args.model_file)
+    if args.topk > manifest.num_classes:
+        raise UserError(f"--topk {args.topk}: {manifest.model} has {manifest.num_classes} classes")
     _warn_random(manifest, "these predictions")
     inputs = collect_images(args.images)
     if not inputs.count:
         raise UserError("no images found (any format Pillow reads) in the given files, folders or globs")
+    check_output_path(args.output, inputs.paths, args.model_file)
     transform = _transform(args, manifest)
     stats: Any  # ClassifyStats or RayStats: images, classified, skipped, seconds
     if on_ray:
         from .ray import ray_classify
 
+        nbytes = 2 * batch_bytes(args.batch, transform.sample_shape, transform.dtype.itemsize)
+        check_host_memory(nbytes, f"--batch {args.batch} (a batch decoded and one inferred)")
         stats = ray_classify(args.model_file, inputs, args.output, options, transform)
         where = f" on Ray after {stats.startup_seconds:.1f} s of Ray start-up,"
     else:
         workers = default_workers() if args.workers is None else args.workers
         workers = min(workers, len(inputs.paths))
+        pipeline = _image_pipeline(args, transform, args.batch, workers)
         # Decode workers start before the backend initialises CUDA or ONNX Runtime.
-        with _image_pipeline(args, transform, args.batch, workers) as pipeline:
+        with pipeline:
             with load(args.model_file, args.backend, **_load_options(args)) as runner:
                 # Batches are assembled straight into the runner's buffer: page-locked on TensorRT,
                 # so the copy to the GPU needs no staging.
@@ -136,38 +144,39 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import load
-    from .bench import bench_pipeline, bench_runner, format_pipeline_table, format_table
+    from .bench import bench_pipeline, bench_runner, format_pipeline_table, format_table, readable_images
     from .errors import UserError
     from .images.pipeline import default_workers
     from .manifest import load_manifest
+    from .memory_budget import batch_bytes, check_host_memory
 
     manifest = load_manifest(args.model_file)
-    try:
-        batches = [int(b) for b in args.batch.split(",") if b.strip()]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 1:
-        raise UserError(f"--batch {args.batch}: expected positive sizes like 1,8,32")
-    if args.size:
-        try:
-            h, w = (int(v) for v in args.size.lower().split("x"))
-        except ValueError:
-            raise UserError(f"--size {args.size}: expected HxW, e.g. 224x224") from None
-    else:
-        h = w = manifest.preprocessing.input_size
+    batches: list[int] = args.batch
+    h, w = args.size or (manifest.preprocessing.input_size,) * 2
+    spec = manifest.input_spec
+    nbytes = batch_bytes(max(batches), spec.shape(1, h, w)[1:], 1 if spec.is_uint8 else 4)
+    check_host_memory(nbytes, f"--batch {max(batches)} of {h}x{w} inputs")
     pipeline_rows = []
+    unreadable = ""
     with contextlib.ExitStack() as stack:
         pipeline = None
         if args.images:
             from .images.inputs import collect_images
 
-            paths = collect_images(args.images).paths
-            if not paths:
+            inputs = collect_images(args.images)
+            if not inputs.count:
                 raise UserError("--images: no readable image files found")
             workers = default_workers() if args.workers is None else args.workers
             transform = dataclasses.replace(_transform(args, manifest), size=(h, w))
+            pipeline = _image_pipeline(args, transform, max(batches), workers)
             # Started before the backend, like classify's.
-            pipeline = stack.enter_context(_image_pipeline(args, transform, max(batches), workers))
+            stack.enter_context(pipeline)
+            paths, unreadable = readable_images(pipeline, inputs)
+            if unreadable and not paths:  # a benchmark over no data has no figures to give
+                print(f"error: no --images could be decoded: {unreadable}", file=sys.stderr)
+                return 3
+            if unreadable:
+                logging.getLogger("runtime").warning("%s; timing the %d others", unreadable, len(paths))
         runner = stack.enter_context(load(args.model_file, args.backend, **_load_options(args)))
         rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds, input_spec=manifest.input_spec)
         if pipeline is not None:
@@ -178,7 +187,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if pipeline_rows:
         print()
         print(format_pipeline_table(pipeline_rows))
-    return 0
+    if unreadable:
+        print(f"{unreadable}; the pipeline figures count decoded images only", file=sys.stderr)
+    return 3 if unreadable else 0
 
 
 def _image_pipeline(args: argparse.Namespace, transform: ImageTransform, batch: int, workers: int) -> Any:
@@ -186,13 +197,16 @@ def _image_pipeline(args: argparse.Namespace, transform: ImageTransform, batch: 
     resize kernel on the GPU (runtime.images.gpu), which feeds TensorRT's device input."""
     from .images.gpu import choose
     from .images.pipeline import HostPipeline
+    from .memory_budget import check_pipeline_memory
 
     backend = args.backend or ("tensorrt" if args.model_file.suffix == ".engine" else "onnxruntime")
     if choose(args.decode, backend) == "gpu":
         from .images.gpu.pipeline import DevicePipeline
 
         return DevicePipeline(transform, batch, device_id=0)
-    return HostPipeline(transform, batch, workers)
+    pipeline = HostPipeline(transform, batch, workers)
+    check_pipeline_memory(pipeline)
+    return pipeline
 
 
 def _decode_args(p: argparse.ArgumentParser) -> None:
@@ -215,6 +229,16 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _batch_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--batch", type=opts.whole("--batch", 1, opts.MAX_BATCH), default=32, help=f"1 to {opts.MAX_BATCH} (default 32)"
+    )
+
+
+def _workers_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--workers", type=opts.whole("--workers", 0, opts.max_workers), help=f"{what}; at most 4 per CPU")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -232,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="top-1/top-5 on a labelled image folder or the digits test split")
     _backend_args(p)
     p.add_argument("--data", required=True, help="folder of class sub-folders, or 'digits'")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--workers", type=int, help="decoding processes (default: CPU count; 0 decodes in-process)")
+    _batch_arg(p)
+    _workers_arg(p, "decoding processes (default: CPU count; 0 decodes in-process)")
     _decode_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -241,34 +265,56 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="classify image files, folders (recursive) and globs")
     _backend_args(p)
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--topk", type=int, default=5)
+    _batch_arg(p)
+    p.add_argument(
+        "--topk",
+        type=opts.whole("--topk", 1, opts.MAX_TOPK),
+        default=5,
+        help="classes per image (1 to the model's classes)",
+    )
     p.add_argument("--output", type=Path, help="results file: .jsonl or .csv (default: lines on stdout)")
-    p.add_argument("--workers", type=int, help="decoding processes (default: CPU count; 0 decodes in-process)")
+    _workers_arg(p, "decoding processes (default: CPU count; 0 decodes in-process)")
     p.add_argument("--ray", action="store_true", help="run on Ray Data (the ray extra); --workers = inference actors")
     p.add_argument("--ray-address", metavar="ADDR", help="--ray: join this cluster (HOST:PORT, ray://HOST:PORT, auto)")
     p.add_argument(
-        "--gpus-per-worker", type=float, metavar="G", help="--ray: GPUs per actor (default 1 if any, else 0)"
+        "--gpus-per-worker",
+        type=opts.real("--gpus-per-worker", 0, 64),
+        metavar="G",
+        help="--ray: GPUs per actor, 0 to 64 (default 1 if any, else 0)",
     )
     _decode_args(p)
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("bench", help="latency percentiles and images/s per batch size")
     _backend_args(p)
-    p.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes (default 1,8,32)")
-    p.add_argument("--size", help="HxW (default: the model's input size)")
-    p.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per batch size")
+    p.add_argument(
+        "--batch",
+        type=opts.whole_list("--batch", 1, opts.MAX_BATCH),
+        default=[1, 8, 32],
+        help=f"comma-separated batch sizes, each 1 to {opts.MAX_BATCH} (default 1,8,32)",
+    )
+    p.add_argument(
+        "--size",
+        type=opts.height_width("--size", 1, opts.MAX_SIZE),
+        help=f"HxW, each side 1 to {opts.MAX_SIZE} (default: the model's input size)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=opts.real("--seconds", 0, opts.MAX_SECONDS),
+        default=2.0,
+        help=f"minimum timed seconds per batch size, 0 to {opts.MAX_SECONDS:g}",
+    )
     p.add_argument(
         "--images", nargs="+", metavar="PATH", help="also time the host pipeline and end-to-end classify on these"
     )
-    p.add_argument("--workers", type=int, help="decode processes for --images (default: CPU count)")
+    _workers_arg(p, "decode processes for --images (default: CPU count)")
     _decode_args(p)
     p.set_defaults(func=cmd_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_parsed(build_parser(), argv)
+    return opts.run_parsed(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .images.inputs import ImageInputs
 from .images.pipeline import HostPipeline
 from .manifest import InputSpec
 from .runner import Runner
@@ -103,21 +104,36 @@ def _passes(run_once: Callable[[], int], min_seconds: float) -> tuple[int, float
             return images, elapsed
 
 
+def readable_images(pipeline: HostPipeline, inputs: ImageInputs) -> tuple[list[Path], str]:
+    """One pass of the pipeline over `inputs` (it also warms the workers and the file
+    cache): the paths that decode, and a line on those that did not ("" when none failed).
+    A benchmark is timed over the readable ones only, so its img/s counts decoded images."""
+    readable: list[Path] = []
+    failed = [(s.path, s.reason) for s in inputs.skipped]
+    for b in pipeline.batches(inputs.paths):
+        readable += [Path(b.paths[i]) for i in b.ok]
+        failed += [(b.paths[i], reason) for i, reason in sorted(b.errors.items())]
+    if not failed:
+        return readable, ""
+    first = f"{failed[0][0]}: {failed[0][1]}"
+    return readable, f"skipped {len(failed)} unreadable of {inputs.count} --images (first: {first})"
+
+
 def bench_pipeline(
     pipeline: HostPipeline, runner: Runner, paths: list[Path], backend_rate: float, min_seconds: float
 ) -> list[PipelineRow]:
     """The host pipeline alone (decode and preprocess, no inference) and end-to-end
     classify through `runner`, both over `paths` repeated for at least `min_seconds`,
-    after one warm-up pass (worker start-up and the file cache are not measured)."""
+    after one warm-up pass (worker start-up and the file cache are not measured). Rates
+    count decoded images only; pass the paths `readable_images` found."""
     from .classify import classify
-    from .images.inputs import ImageInputs
 
     def host_pass() -> int:
-        return sum(len(b.paths) for b in pipeline.batches(paths))
+        return sum(len(b.ok) for b in pipeline.batches(paths))  # decoded images only
 
     def end_to_end_pass() -> int:
         stats = classify(runner, pipeline, ImageInputs(list(paths)), None, None, topk=5, stream=io.StringIO())
-        return stats.images
+        return stats.classified
 
     host_pass()
     n, seconds = _passes(host_pass, min_seconds)

@@ -13,8 +13,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import io
 import json
 import logging
+import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -48,6 +51,41 @@ def output_format(output: Path | None, formats: dict[str, str] = OUTPUT_FORMATS)
     return fmt
 
 
+def model_artifacts(model_file: Path) -> list[Path]:
+    """The files of the model in use: the model file, its sidecars, and the export's
+    artifacts beside it (model.json, golden.npz, calibration.*, every model.*)."""
+    folder = model_file.parent
+    named = [model_file, Path(f"{model_file}.json"), folder / "golden.npz", folder / "calibration.json"]
+    try:
+        named += [p for p in folder.iterdir() if p.name.startswith(("model.", "calibration."))]
+    except OSError:
+        pass
+    return named
+
+
+def check_output_path(output: Path | None, inputs: list[Path], model_file: Path) -> None:
+    """Refuse, before any work, an --output that is a folder, one of the input images, or
+    an artifact of the model in use: the results would replace it."""
+    if output is None:
+        return
+    try:
+        st = os.stat(output)
+    except FileNotFoundError:
+        return  # a new file clobbers nothing
+    except OSError as exc:  # a file where a folder should be, no permission: an OS error (exit 74)
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"--output {output} is a folder; name a .jsonl or .csv file")
+    for kind, paths in (("an artifact of the model in use", model_artifacts(model_file)), ("an input", inputs)):
+        for path in paths:
+            try:
+                other = os.stat(path)
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                raise UserError(f"--output {output} is {kind} ({path}); results would overwrite it")
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -73,12 +111,27 @@ def top_k_records(logits: np.ndarray, topk: int, labels: list[str] | None) -> li
     return records
 
 
+def one_line(text: str) -> str:
+    """`text` for a line of text output: as it is when printable, else as a Python string
+    literal (quoted; newlines, control characters and the surrogate escapes of bytes that
+    are not UTF-8 written as escapes), so one record stays one line and nothing is lost."""
+    return text if text.isprintable() else repr(text)
+
+
 class Writer:
-    """JSONL, CSV or human-readable lines, chosen by the output file's extension."""
+    """JSONL, CSV or human-readable lines, chosen by the output file's extension.
+
+    File names need not be UTF-8: Python holds such bytes as surrogate escapes
+    (os.fsdecode), and each format keeps them losslessly. JSONL writes them as \\udcXX
+    escapes (ASCII JSON; os.fsencode of the read-back string gives the original bytes),
+    CSV writes the name's bytes as they are on disk (read it back with
+    errors="surrogateescape"), text lines quote such a name as a Python literal."""
 
     def __init__(self, fh: IO[str], fmt: str, topk: int) -> None:
         self.fh, self.fmt, self.topk = fh, fmt, topk
         if fmt == "csv":
+            if isinstance(fh, io.TextIOWrapper) and fh.errors != "surrogateescape":
+                fh.reconfigure(errors="surrogateescape")
             self.csv = csv.writer(fh)
             self.csv.writerow(
                 ["path", "error", *[f"{c}{i + 1}" for i in range(topk) for c in ("class", "label", "prob")]]
@@ -93,10 +146,10 @@ class Writer:
                 cells += [c, lab, f"{p:.6f}"]
             self.csv.writerow(cells)
         elif "error" in row:
-            self.fh.write(f"{row['path']}: ERROR {row['error']}\n")
+            self.fh.write(f"{one_line(str(row['path']))}: ERROR {one_line(str(row['error']))}\n")
         else:
-            best = ", ".join(f"{lab} {p:.1%}" for lab, p in zip(row["labels"], row["probs"], strict=True))
-            self.fh.write(f"{row['path']}: {best}\n")
+            best = ", ".join(f"{one_line(lab)} {p:.1%}" for lab, p in zip(row["labels"], row["probs"], strict=True))
+            self.fh.write(f"{one_line(str(row['path']))}: {best}\n")
 
 
 @dataclass
@@ -172,5 +225,5 @@ def _sink(output: Path | None, stream: IO[str] | None = None) -> Iterator[IO[str
     if output is None:
         yield stream or sys.stdout
         return
-    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
         yield fh

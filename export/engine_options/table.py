@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runtime.cli_support import whole
 from runtime.errors import UserError
 from runtime.flavours import FLAVOURS, RTX_COMPUTE_CAPABILITIES, TENSORRT, TENSORRT_RTX, import_flavour
 from runtime.manifest import INPUT_NAME
@@ -172,7 +173,11 @@ def _apply_workspace(b: Build, o: EngineOptions) -> None:
 WORKSPACE = EngineOption(
     "workspace_mib",
     "--workspace",
-    {"type": int, "metavar": "MIB", "help": "builder workspace limit in MiB (keep small on Jetson)"},
+    {
+        "type": whole("--workspace", 1, 1 << 20),
+        "metavar": "MIB",
+        "help": "builder workspace limit in MiB (keep small on Jetson)",
+    },
     check=_check_workspace,
     apply=_apply_workspace,
     trtexec=lambda o: [f"--memPoolSize=workspace:{o.workspace_mib}"] if o.workspace_mib else [],
@@ -192,7 +197,7 @@ def _apply_opt_level(b: Build, o: EngineOptions) -> None:
 OPT_LEVEL = EngineOption(
     "opt_level",
     "--opt-level",
-    {"type": int, "help": "builder optimization level 0..5 (default 3)"},
+    {"type": whole("--opt-level", 0, 5), "help": "builder optimization level 0..5 (default 3)"},
     check=_check_opt_level,
     apply=_apply_opt_level,
     trtexec=lambda o: [f"--builderOptimizationLevel={o.opt_level}"] if o.opt_level != 3 else [],

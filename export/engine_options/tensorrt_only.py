@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from runtime.cli_support import whole
 from runtime.errors import UserError
 from runtime.flavours import TENSORRT_RTX
 
@@ -146,7 +147,11 @@ def _apply_dla(b: Build, o: EngineOptions) -> None:
 DLA_CORE = EngineOption(
     "dla_core",
     "--dla-core",
-    {"type": int, "metavar": "N", "help": "Jetson: run on DLA core N with GPU fallback (static shapes)"},
+    {
+        "type": whole("--dla-core", 0, 15),
+        "metavar": "N",
+        "help": "Jetson: run on DLA core N with GPU fallback (static shapes)",
+    },
     check=_check_dla,
     refused_by={TENSORRT_RTX: " (it has no DLA; DLA exists on Jetson, use --flavour tensorrt)"},
     apply=_apply_dla,

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 # Pillow warns past 89 MP and raises past twice that; a classifier input never needs
 # more, and a larger header is the signature of a decompression bomb.
 MAX_PIXELS = 89_478_485
+# The resize may make no more pixels than Pillow lets a file decode to (about 0.7 GB as
+# RGBX). Without it a tiny file with an extreme aspect ratio (a 225-byte 50000x1 PNG)
+# asks for a resize to 256 x 12.8 million pixels: gigabytes from a header.
+MAX_RESIZED_PIXELS = 2 * MAX_PIXELS
 ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
 
 
@@ -92,12 +96,12 @@ def open_image(path: str | Path, min_side: int | None = None, exif_transpose: bo
         raise ImageError(f"{path}: unreadable image ({exc})") from None
 
 
-def resize_and_crop(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] | None = None) -> Image.Image:
-    """Resize so the crop window (size / crop_pct) is covered, then centre-crop `size` (H, W)."""
+def resized_size(iw: int, ih: int, cfg: Preprocessing, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(width, height) an iw x ih image is resized to before the centre crop of `size` (H, W);
+    ImageError when that is over MAX_RESIZED_PIXELS (an extreme aspect ratio)."""
     height, width = size or (cfg.input_size, cfg.input_size)
     scale_h = math.floor(height / cfg.crop_pct)
     scale_w = math.floor(width / cfg.crop_pct)
-    iw, ih = img.size
     if height == width:
         # timm / torchvision: shorter side -> scale, longer side truncated proportionally
         if iw <= ih:
@@ -107,6 +111,21 @@ def resize_and_crop(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] 
     else:
         ratio = max(scale_h / ih, scale_w / iw)
         new_w, new_h = max(scale_w, round(iw * ratio)), max(scale_h, round(ih * ratio))
+    if new_w * new_h > MAX_RESIZED_PIXELS:
+        raise ImageError(
+            f"{iw}x{ih} would be resized to {new_w}x{new_h}, over the {MAX_RESIZED_PIXELS:,}-pixel limit "
+            f"(aspect ratio {max(iw, ih) / min(iw, ih):.0f}:1 is too extreme for a {width}x{height} input)"
+        )
+    return new_w, new_h
+
+
+def resize_and_crop(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] | None = None) -> Image.Image:
+    """Resize so the crop window (size / crop_pct) is covered, then centre-crop `size` (H, W).
+
+    The resized size is checked first (`resized_size`), so memory and work stay bounded."""
+    height, width = size or (cfg.input_size, cfg.input_size)
+    iw, ih = img.size
+    new_w, new_h = resized_size(iw, ih, cfg, size)
     if (new_w, new_h) != (iw, ih):
         img = img.resize((new_w, new_h), INTERPOLATIONS[cfg.interpolation])
     top = int(round((new_h - height) / 2.0))

@@ -56,7 +56,11 @@ def test_parity_cli_passes_and_catches_altered_weights(digits_export: Path, tmp_
         if init.name == "blocks.2.1.weight":  # one pointwise conv, nudged by 2%
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 1.02, init.name))
     onnx.save(model, tmp_path / "model.onnx")
-    bad = run_cli("runtime", "parity", str(tmp_path / "model.onnx"))
+    # model.json's recorded hash no longer matches: refused before any comparison ...
+    refused = run_cli("runtime", "parity", str(tmp_path / "model.onnx"))
+    assert refused.returncode == 2 and "records model.onnx as" in refused.stderr
+    # ... and measured as it is against a golden file the caller vouches for
+    bad = run_cli("runtime", "parity", str(tmp_path / "model.onnx"), "--golden", str(tmp_path / "golden.npz"))
     assert bad.returncode == 1 and "FAIL" in bad.stdout
 
 
