@@ -55,6 +55,8 @@ def validate(
     for option in OPTIONS:
         if option.check is not None:
             option.check(options, model)
+        if option.name == "flavour" and options.flavour is not None:  # its rules, at its place in the table
+            validate_flavour(options, options.flavour)
 
 
 def validate_flavour(options: EngineOptions, flavour: str) -> None:

@@ -38,12 +38,6 @@ class EngineOptions:
     compute_capabilities: list[str] = field(default_factory=list)  # tensorrt-rtx targets; [] = its default set
     tf32: bool = False  # allow TF32 maths for FP32 layers (TensorRT's default is on; ours is off)
 
-    def to_dict(self) -> dict[str, object]:
-        """The sidecar's `options`: the settings EngineMeta has no field of its own for."""
-        from .derived import sidecar_fields
-
-        return dict(sidecar_fields(self, None)["options"])
-
 
 @dataclass(frozen=True)
 class Model:

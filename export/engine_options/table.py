@@ -76,18 +76,10 @@ PROFILES = EngineOption(
 # --flavour: which library builds (its rules are every entry's refused_by and flavour_rule)
 
 
-def _check_flavour(o: EngineOptions, m: Model) -> None:
-    if o.flavour is not None:
-        from .derived import validate_flavour
-
-        validate_flavour(o, o.flavour)
-
-
 FLAVOUR = EngineOption(
     "flavour",
     "--flavour",
     {"choices": list(FLAVOURS), "help": "TensorRT library (default: tensorrt where installed, else tensorrt-rtx)"},
-    check=_check_flavour,
     sidecar="flavour",
     record=lambda o, _: str(o.flavour),
 )

@@ -65,7 +65,7 @@ def test_sidecar_fields_fill_an_engine_meta() -> None:
     )
     assert meta.profiles == [{"min": [1, 3, 32, 32], "opt": [2, 3, 32, 32], "max": [4, 3, 32, 32]}]
     assert meta.target_compute_capabilities == ["8.7"] and meta.dla_core == 0 and meta.tf32 is False
-    assert meta.options == {"workspace_mib": None, "opt_level": 3, "timing_cache": None} == options.to_dict()
+    assert meta.options == {"workspace_mib": None, "opt_level": 3, "timing_cache": None} == sidecar_fields(options, None)["options"]
     rtx = sidecar_fields(EngineOptions(profiles=[], flavour="tensorrt-rtx"), None)
     assert rtx["target_compute_capabilities"] == ["8.0", "8.6", "8.9", "12.0", "12.1"]  # RTX's default set
 
