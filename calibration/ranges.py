@@ -40,6 +40,7 @@ from runtime.manifest import INPUT_NAME
 
 from .data import MIN_USABLE, DataSource
 from .qdq import residual_inputs, skip_adds
+from .staging import intermediate_errors, stage
 
 log = logging.getLogger(__name__)
 
@@ -172,15 +173,17 @@ def collect_ranges(
     settings.validate()
     tensors, kept = calibrated_tensors(onnx.load(str(onnx_path), load_external_data=False))
     quiet = io.StringIO()  # the calibrators print() their progress; ours is the bar
-    with contextlib.redirect_stdout(quiet):
+    # The calibrators write beside the model they get: give them a link inside `workdir`.
+    staged = stage(onnx_path, workdir)
+    with contextlib.redirect_stdout(quiet), intermediate_errors(workdir):
         first = "max" if settings.method in ("max", "entropy") else settings.method
-        cal = _calibrator(first, onnx_path, tensors, workdir, settings)
+        cal = _calibrator(first, staged, tensors, workdir, settings)
         used = _feed(cal, source, f"calibrating ({first})" if first == settings.method else "calibrating (range)")
         _need_enough(used, source)
         ranges = cal.compute_data()
         del cal
         if settings.method == "entropy":
-            cal = _calibrator("entropy", onnx_path, kept, workdir, settings)
+            cal = _calibrator("entropy", staged, kept, workdir, settings)
             _seed_histograms(cal, ranges, settings)
             _feed(cal, source, "calibrating (entropy)")
             log.info("choosing %d entropy thresholds (KL divergence, %d bins)", len(kept), HISTOGRAM_BINS)
