@@ -18,14 +18,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.engine_meta import EngineMeta
+from runtime.engine_meta import EngineMeta, sidecar_path
 from runtime.errors import UserError
 from runtime.flavours import TENSORRT_RTX, default_flavour, import_flavour
 from runtime.io import sha256_file
 from runtime.manifest import load_manifest
 from runtime.parity import precision_of
 
-from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
+from .layers import LayerReport, layers_path_for, parse_inspector_json, parse_rtx_layers
+from .outputs import model_artifacts, refuse_clobbering
 from .profiles import EngineOptions, default_profile, engine_path_for, validate
 from .trt.config import config_from_options, rtx_targets
 from .trt.host import BuildHost, build_host
@@ -115,8 +116,17 @@ def build_engine(
     flavour = str(options.flavour)
     manifest = load_manifest(onnx_path)
     precision = precision_of(onnx_path)
-    host = build_host(flavour)
     engine_path = Path(out or engine_path_for(onnx_path))
+    refuse_clobbering(
+        {
+            "--out": engine_path,
+            "the engine's sidecar": sidecar_path(engine_path),
+            "the engine's layer report": layers_path_for(engine_path),
+            "--timing-cache": options.timing_cache,
+        },
+        [onnx_path, *model_artifacts(onnx_path.parent)],
+    )
+    host = build_host(flavour)
     targets = rtx_targets(options) if flavour == TENSORRT_RTX else [host.compute_capability or "?"]
     where = f"{host.gpu_name} sm_{host.compute_capability}" if host.built_with_gpu else "no GPU"
     log.info(

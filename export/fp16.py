@@ -21,6 +21,8 @@ from runtime.io import atomic_path
 from runtime.manifest import GOLDEN_NAME, precision_onnx
 from runtime.parity import ParityResult, compare
 
+from .outputs import model_artifacts, refuse_clobbering
+
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +47,8 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
     if ".fp16." in onnx_path.name or ".int8." in onnx_path.name:
         raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
     out = Path(out or precision_onnx(onnx_path, "fp16"))
+    fp16_default = precision_onnx(onnx_path, "fp16")
+    refuse_clobbering({"the FP16 graph": out}, [p for p in model_artifacts(onnx_path.parent) if p != fp16_default])
     model = load_onnx(onnx_path)
     kept = match_nodes(model, keep_fp32 or [], "--keep-fp32")
     if kept:

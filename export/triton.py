@@ -26,6 +26,7 @@ from runtime.flavours import TENSORRT
 from runtime.graph_edit import load_onnx
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest, precision_onnx
 
+from .outputs import refuse_repository_path
 from .profiles import engine_path_for
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,7 @@ def write_repository(
         raise UserError(f"{manifest.path}: no labels and no arch.num_classes; cannot size the output 'logits'")
     labels = manifest.labels or [str(i) for i in range(model.num_classes)]
     target = repo / name
+    refuse_repository_path(repo, target, build_dir)
     try:
         repo.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=repo.parent, prefix=f".{repo.name}.{name}."))
