@@ -22,7 +22,7 @@ from runtime.runner import Runner
 from .chart import CHART_NAME, write_chart
 from .data import DEFAULT_LIMIT, DataSource, open_source
 from .mixed import HeldOut, MixedPrecisionResult, rank_layers, run_graph, search
-from .quantize import QDQ_SCHEME, quantizable_layers, write_int8
+from .quantize import QDQ_SCHEME, quantizable_layers, refuse_no_int8, write_int8
 from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
 from .report import heldout_report
 
@@ -130,6 +130,7 @@ def calibrate(
     excluded = match_nodes(model, list(options.exclude), "--exclude")
     kept_fp32 = match_nodes(model, list(options.keep_fp32), "--keep-fp32")
     layers = [n for n in quantizable_layers(model) if n not in excluded and n not in kept_fp32]
+    refuse_no_int8(layers, f"--exclude/--keep-fp32 match all {len(quantizable_layers(model))} quantizable layers")
     del model
     source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
     int8_path = precision_onnx(onnx_path, "int8")
@@ -169,6 +170,7 @@ def calibrate(
             report["mixed_precision"] = mixed.to_json()
             write_chart(onnx_path.with_name(CHART_NAME), mixed, layers, manifest.model)
         if write_graph:
+            refuse_no_int8(quantized, f"--max-drop {options.max_drop:g} keeps all {len(layers)} layers in FP16")
             with atomic_path(int8_path) as tmp:
                 report["qdq_nodes"] = build(quantized, tmp)
                 report["heldout"] = _final_report(onnx_path, tmp, source)

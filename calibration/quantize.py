@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import require
+from runtime.errors import UserError, require
 
 from .fp16_base import to_fp16_base
 from .qdq import check_tensorrt_rules, only_residual_add_inputs, skip_adds
@@ -37,6 +37,15 @@ def quantizable_layers(model: Any) -> list[str]:
     """Nodes that can take Q/DQ, in graph order: every Conv and Gemm, and the skip-adds."""
     adds = set(skip_adds(model))
     return [n.name for n in model.graph.node if n.op_type in ("Conv", "Gemm") or n.name in adds]
+
+
+def refuse_no_int8(quantize: list[str], why: str) -> None:
+    """An "INT8" graph with no INT8 layer is an FP16 graph under a misleading name: refuse it."""
+    if not quantize:
+        raise UserError(
+            f"{why}: no layer would be INT8; quantize some (fewer patterns), or build the FP16 engine "
+            "from model.fp16.onnx (python -m export fp16)"
+        )
 
 
 class _DropMessage(logging.Filter):
