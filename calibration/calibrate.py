@@ -170,7 +170,8 @@ def calibrate(
             report["mixed_precision"] = mixed.to_json()
             write_chart(onnx_path.with_name(CHART_NAME), mixed, layers, manifest.model)
         if write_graph:
-            refuse_no_int8(quantized, f"--max-drop {options.max_drop:g} keeps all {len(layers)} layers in FP16")
+            if mixed is not None:
+                refuse_no_int8(quantized, f"--max-drop {options.max_drop} keeps all {len(layers)} layers in FP16")
             with atomic_path(int8_path) as tmp:
                 report["qdq_nodes"] = build(quantized, tmp)
                 report["heldout"] = _final_report(onnx_path, tmp, source)
