@@ -76,7 +76,7 @@ def _serialize(
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
-    if serialized is None:
+    if serialized is None or record.errors:  # an engine built despite a logged error is not trusted
         raise UserError(f"{flavour} failed to build {name}: {record.last_error()}")
     return memoryview(serialized), seconds
 

@@ -11,6 +11,7 @@ and shapes are given and checked in the model's own layout.
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ HARDWARE_LEVELS = ("none", "ampere_plus", "same_compute_capability")
 DLA_ACTIVATIONS = ("relu",)  # of ConvMixer's activations, only ReLU runs on DLA
 DEFAULT_MAX_BATCH = 64
 DEFAULT_OPT_BATCH = 32
+MAX_INPUT_ELEMENTS = 2**31 - 1  # beyond it, sizes overflow int32 and an input is 8 GiB and more
 # What a tensorrt-rtx build targets when --compute-capability is not given: every target but
 # Turing 7.5, which NVIDIA leaves out of portable engines unless it is named (it costs speed).
 RTX_DEFAULT_TARGETS = tuple(cc for cc in RTX_COMPUTE_CAPABILITIES if cc != "7.5")
@@ -82,6 +84,11 @@ class Profile:
             if min(shape[h_axis], shape[w_axis]) < patch_size:
                 raise UserError(
                     f"--shapes {spec}: height and width ({layout}) must be at least the patch size {patch_size}"
+                )
+            if math.prod(shape) > MAX_INPUT_ELEMENTS:
+                raise UserError(
+                    f"--shapes {spec}: {'x'.join(map(str, shape))} is {math.prod(shape):,} elements; "
+                    f"an input holds at most {MAX_INPUT_ELEMENTS:,} (2^31-1)"
                 )
         names = {0: "batch", c_axis: "channels", h_axis: "height", w_axis: "width"}
         for axis in range(4):
