@@ -20,7 +20,7 @@ from typing import Any
 from runtime.errors import UserError, require
 
 from .fp16_base import to_fp16_base
-from .qdq import check_tensorrt_rules, only_residual_add_inputs, skip_adds
+from .qdq import check_tensorrt_rules, drop_unused_initializers, only_residual_add_inputs, skip_adds
 from .staging import intermediate_errors, stage
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ def write_int8(
         only_residual_add_inputs(model)
     check_tensorrt_rules(model)
     model = to_fp16_base(model, keep_fp32)
+    drop_unused_initializers(model)
     counts = check_tensorrt_rules(model)
     onnx.checker.check_model(model)
     onnx.save(model, str(out))

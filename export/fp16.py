@@ -60,5 +60,5 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
             log.info("%s", result.summary())
             if not result:
                 raise UserError(f"FP16 graph misses the fp16 tolerance: {'; '.join(result.failures)}")
-    log.info("wrote %s", out)
+    log.debug("wrote %s", out)  # the command line prints it
     return out

@@ -247,7 +247,7 @@ def write_repository(
     except OSError as exc:  # an OS error (exit 74), named by the folder asked for, not a temporary one
         reason = exc.strerror or str(exc)
         raise OSError(exc.errno, f"cannot write the model repository ({reason})", str(target)) from None
-    log.info("wrote %s from %s (%s, max batch %d)", target, artifact.name, model.platform, model.max_batch_size)
+    log.debug("wrote %s from %s (%s, max batch %d)", target, artifact.name, model.platform, model.max_batch_size)
     return target
 
 

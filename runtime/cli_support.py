@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from .errors import UserError, describe_os_error
+from .log_repeats import summarise_repeats
 from .signals import EXIT_TERMINATED, Terminated, sigterm_raises
 
 EXIT_OS_ERROR = 74
@@ -22,6 +23,7 @@ def setup_logging(verbose: bool = False) -> None:
     # Third-party chatter (graph passes, optional-op registration) is not progress.
     for noisy in ("onnx_ir", "onnxscript", "torch", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    summarise_repeats()
 
 
 def run_parsed(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
