@@ -49,6 +49,7 @@ DEFAULT_PERCENTILE = 99.99
 HISTOGRAM_BINS = 2048
 ENTROPY_QUANTIZED_BINS = 128
 BATCH = 8  # images per calibrator run: bounds the activations held at once
+BAR_DELAY_S = 2.0  # a bar only for a wait a person notices; none in logs (not a terminal)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _calibrator(kind: str, onnx_path: Path, tensors: set[str], workdir: Path, se
 def _feed(cal: Any, source: DataSource, what: str) -> int:
     """Run every calibration batch through `cal`; returns the number of images used."""
     used = 0
-    with tqdm(total=len(source.calibration), desc=what, unit="img", disable=None) as bar:
+    with tqdm(total=len(source.calibration), desc=what, unit="img", disable=None, delay=BAR_DELAY_S) as bar:
         for x, _ in source.batches(source.calibration, BATCH):
             cal.collect_data(_Feed(x))
             used += len(x)

@@ -33,7 +33,10 @@ def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[P
 
     pairs = load_golden(golden_file)
     with OnnxRuntimeRunner(model_file, providers=["CPUExecutionProvider"]) as runner:
-        return [compare(ref, runner.infer(x), precision) for x, ref in pairs]
+        results = [compare(ref, runner.infer(x), precision) for x, ref in pairs]
+    for (x, _), result in zip(pairs, results, strict=True):  # one line per golden shape: say which
+        result.note = "input " + "x".join(map(str, x.shape))
+    return results
 
 
 def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] | None = None) -> Path:
