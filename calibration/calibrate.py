@@ -22,6 +22,7 @@ from runtime.runner import Runner
 from .chart import CHART_NAME, write_chart
 from .data import DEFAULT_LIMIT, DataSource, open_source
 from .mixed import HeldOut, MixedPrecisionResult, rank_layers, run_graph, search
+from .outputs import refuse_data_holding_outputs
 from .quantize import QDQ_SCHEME, quantizable_layers, refuse_no_int8, write_int8
 from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
 from .report import heldout_report
@@ -132,9 +133,10 @@ def calibrate(
     layers = [n for n in quantizable_layers(model) if n not in excluded and n not in kept_fp32]
     refuse_no_int8(layers, f"--exclude/--keep-fp32 match all {len(quantizable_layers(model))} quantizable layers")
     del model
-    source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
     int8_path = precision_onnx(onnx_path, "int8")
     report_path = onnx_path.with_name(REPORT_NAME)
+    refuse_data_holding_outputs(data, [int8_path, report_path, onnx_path.with_name(CHART_NAME)])
+    source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
     settings = _settings(onnx_path, source.fingerprint, options)
     if not force and up_to_date(report_path, int8_path, settings):
         log.info("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)
