@@ -21,7 +21,7 @@ GOLDEN ?= $(if $(CALIB),$(if $(wildcard $(CALIB)/.),$(CALIB),),)
 PRECISION ?= fp16 $(if $(CALIB),int8,)
 B := build/$(MODEL)
 
-.PHONY: setup test test-gpu lint typecheck demo engine engine-check engine-parity onnx-parity clean FORCE
+.PHONY: setup test test-gpu gpu-check lint typecheck demo engine engine-check engine-parity onnx-parity int8-note clean FORCE
 
 setup: $(VENV)/.installed
 
@@ -46,8 +46,14 @@ test: lint typecheck
 	$(PY) -m pytest
 
 # On a machine with a CUDA GPU and TensorRT: the GPU and TensorRT tests, none skipped.
-test-gpu: setup
+# Without a GPU it says so in one line and stops, rather than fail every test.
+test-gpu: setup gpu-check
 	CONVMIXER_REQUIRE_GPU=1 $(PY) -m pytest -m "gpu or trt"
+
+# $(error) makes it one line (a failing command would add make's own "Error 1" line).
+gpu-check:
+	$(eval NO_GPU := $(shell $(PY) -c 'from tests.conftest import _missing; print(_missing("gpu") or "")' 2>&1))
+	$(if $(NO_GPU),$(error make test-gpu needs an NVIDIA GPU and finds none here ($(NO_GPU))))
 
 # ---- make engine: export -> FP16 -> INT8 (with CALIB) -> engines -> parity -> table ----
 # Engine parity needs a GPU that can run the engines; without one (TensorRT-RTX builds
@@ -58,6 +64,14 @@ engine: engine-check $(foreach p,$(PRECISION),$(B)/model.$(p).engine)
 	  echo "== checking the ONNX graphs they were built from with ONNX Runtime instead"; \
 	  $(MAKE) --no-print-directory onnx-parity; fi
 	@$(PY) scripts/engine_summary.py $(B)
+	@$(MAKE) --no-print-directory int8-note
+
+# Said at the end of `make engine`, where it is seen: without CALIB there is no INT8 engine.
+int8-note:
+	@if [[ -z "$(CALIB)" ]]; then \
+	  echo "== no INT8 engine: INT8 needs a calibration set, CALIB=PATH: a folder of a few hundred images like"; \
+	  echo "   those the model will see (e.g. 512 from its training set; class sub-folders optional) or an .npy"; \
+	  echo "   of preprocessed images, e.g. make engine MODEL=$(MODEL) CALIB=/data/calib ($(if $(filter convmixer_digits,$(MODEL)),CALIB=digits here,CALIB=digits for convmixer_digits))"; fi
 
 engine-parity: $(foreach p,$(PRECISION),$(B)/model.$(p).parity.json)
 onnx-parity: $(foreach p,$(PRECISION),$(B)/model.$(p).onnx-parity.json)

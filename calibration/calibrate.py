@@ -23,7 +23,8 @@ from runtime.runner import Runner
 from .chart import write_chart
 from .data import DEFAULT_LIMIT, DataSource, open_source
 from .mixed import HeldOut, MixedPrecisionResult, rank_layers, run_graph, search
-from .quantize import QDQ_SCHEME, quantizable_layers, write_int8
+from .outputs import refuse_data_holding_outputs
+from .quantize import QDQ_SCHEME, quantizable_layers, refuse_no_int8, write_int8
 from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
 from .report import heldout_report
 
@@ -129,10 +130,12 @@ def calibrate(
     excluded = match_nodes(model, list(options.exclude), "--exclude")
     kept_fp32 = match_nodes(model, list(options.keep_fp32), "--keep-fp32")
     layers = [n for n in quantizable_layers(model) if n not in excluded and n not in kept_fp32]
+    refuse_no_int8(layers, f"--exclude/--keep-fp32 match all {len(quantizable_layers(model))} quantizable layers")
     del model
-    source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
     int8_path = onnx_for_precision(onnx_path, INT8)
     report_path = calibration_path(onnx_path)
+    refuse_data_holding_outputs(data, [int8_path, report_path, chart_path(onnx_path)])
+    source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
     settings = _settings(onnx_path, source.fingerprint, options)
     if not force and up_to_date(report_path, int8_path, settings):
         log.info("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)
@@ -168,6 +171,8 @@ def calibrate(
             report["mixed_precision"] = mixed.to_json()
             write_chart(chart_path(onnx_path), mixed, layers, manifest.model)
         if write_graph:
+            if mixed is not None:
+                refuse_no_int8(quantized, f"--max-drop {options.max_drop} keeps all {len(layers)} layers in FP16")
             with atomic_path(int8_path) as tmp:
                 report["qdq_nodes"] = build(quantized, tmp)
                 report["heldout"] = _final_report(onnx_path, tmp, source)

@@ -117,7 +117,7 @@ def rank_layers(layers: list[str], op_types: dict[str, str], build: Build, heldo
     """Each layer's sensitivity (only it quantized), most sensitive first; ties in graph order."""
     found = []
     with tempfile.TemporaryDirectory(prefix="sensitivity.") as tmp:
-        for i, layer in enumerate(tqdm(layers, desc="layer sensitivity", unit="layer", disable=None)):
+        for i, layer in enumerate(tqdm(layers, desc="layer sensitivity", unit="layer", disable=None, delay=2.0)):
             path = Path(tmp) / f"{i}.onnx"
             build([layer], path)
             logits = run_graph(path, heldout.images)

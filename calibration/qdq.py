@@ -110,6 +110,18 @@ def only_residual_add_inputs(model: Any) -> int:
     return removed
 
 
+def drop_unused_initializers(model: Any) -> int:
+    """Remove initializers no node reads (the scales and zero points of the Q/DQ pairs taken
+    off the skip-adds); returns how many. ONNX Runtime would log a line for each, every time
+    the graph loads."""
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    unused = [t for t in graph.initializer if t.name not in used]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
+    return len(unused)
+
+
 def check_tensorrt_rules(model: Any) -> dict[str, int]:
     """Raise UserError if the Q/DQ graph breaks a TensorRT rule; returns node counts."""
     from onnx import numpy_helper

@@ -40,6 +40,7 @@ from runtime.manifest import INPUT_NAME
 
 from .data import MIN_USABLE, DataSource
 from .qdq import residual_inputs, skip_adds
+from .staging import intermediate_errors, stage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ DEFAULT_PERCENTILE = 99.99
 HISTOGRAM_BINS = 2048
 ENTROPY_QUANTIZED_BINS = 128
 BATCH = 8  # images per calibrator run: bounds the activations held at once
+BAR_DELAY_S = 2.0  # a bar only for a wait a person notices; none in logs (not a terminal)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _calibrator(kind: str, onnx_path: Path, tensors: set[str], workdir: Path, se
 def _feed(cal: Any, source: DataSource, what: str) -> int:
     """Run every calibration batch through `cal`; returns the number of images used."""
     used = 0
-    with tqdm(total=len(source.calibration), desc=what, unit="img", disable=None) as bar:
+    with tqdm(total=len(source.calibration), desc=what, unit="img", disable=None, delay=BAR_DELAY_S) as bar:
         for x, _ in source.calibration_batches(BATCH):
             cal.collect_data(_Feed(x))
             used += len(x)
@@ -172,15 +174,17 @@ def collect_ranges(
     settings.validate()
     tensors, kept = calibrated_tensors(onnx.load(str(onnx_path), load_external_data=False))
     quiet = io.StringIO()  # the calibrators print() their progress; ours is the bar
-    with contextlib.redirect_stdout(quiet):
+    # The calibrators write beside the model they get: give them a link inside `workdir`.
+    staged = stage(onnx_path, workdir)
+    with contextlib.redirect_stdout(quiet), intermediate_errors(workdir):
         first = "max" if settings.method in ("max", "entropy") else settings.method
-        cal = _calibrator(first, onnx_path, tensors, workdir, settings)
+        cal = _calibrator(first, staged, tensors, workdir, settings)
         used = _feed(cal, source, f"calibrating ({first})" if first == settings.method else "calibrating (range)")
         _need_enough(used, source)
         ranges = cal.compute_data()
         del cal
         if settings.method == "entropy":
-            cal = _calibrator("entropy", onnx_path, kept, workdir, settings)
+            cal = _calibrator("entropy", staged, kept, workdir, settings)
             _seed_histograms(cal, ranges, settings)
             _feed(cal, source, "calibrating (entropy)")
             log.info("choosing %d entropy thresholds (KL divergence, %d bins)", len(kept), HISTOGRAM_BINS)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.artifacts import engine_path_for, precision_of
+from runtime.artifacts import engine_path_for, layers_path, model_artifacts, precision_of, sidecar_path
 from runtime.engine_meta import EngineMeta
 from runtime.errors import UserError
 from runtime.flavours import TENSORRT_RTX, default_flavour, import_flavour
@@ -27,6 +27,7 @@ from runtime.manifest import load_manifest
 
 from .engine_options import EngineOptions, after_build, sidecar_fields, validate
 from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
+from .outputs import refuse_clobbering
 from .shapes import default_profile
 from .trt.config import config_from_options
 from .trt.host import BuildHost, build_host
@@ -76,7 +77,7 @@ def _serialize(
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
-    if serialized is None:
+    if serialized is None or record.errors:  # an engine built despite a logged error is not trusted
         raise UserError(f"{flavour} failed to build {name}: {record.last_error()}")
     return memoryview(serialized), seconds
 
@@ -106,6 +107,12 @@ def _layer_report(
     )
 
 
+def _own_outputs(onnx_path: Path) -> set[Path]:
+    """The files a build of `onnx_path` writes by default: the only artifacts it may replace."""
+    engine = engine_path_for(onnx_path)
+    return {engine, sidecar_path(engine), layers_path(engine)}
+
+
 def build_engine(
     onnx_path: Path, options: EngineOptions | None = None, out: Path | None = None
 ) -> tuple[Path, EngineMeta]:
@@ -116,8 +123,17 @@ def build_engine(
     flavour = str(options.flavour)
     manifest = load_manifest(onnx_path)
     precision = precision_of(onnx_path)
-    host = build_host(flavour)
     engine_path = Path(out or engine_path_for(onnx_path))
+    refuse_clobbering(
+        {
+            "--out": engine_path,
+            "the engine's sidecar": sidecar_path(engine_path),
+            "the engine's layer report": layers_path(engine_path),
+            "--timing-cache": options.timing_cache,
+        },
+        [p for p in model_artifacts(onnx_path) if p not in _own_outputs(onnx_path)],
+    )
+    host = build_host(flavour)
     option_fields = sidecar_fields(options, host.compute_capability)
     targets = option_fields["target_compute_capabilities"]
     where = f"{host.gpu_name} sm_{host.compute_capability}" if host.built_with_gpu else "no GPU"

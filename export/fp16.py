@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from runtime.artifacts import FP16, FP32, golden_path, onnx_for_precision, precision_of
+from runtime.artifacts import FP16, FP32, golden_path, model_artifacts, onnx_for_precision, precision_of
 from runtime.errors import UserError, require
 from runtime.io import atomic_path
 from runtime.parity import ParityResult, compare
 
 from .graph_edit import load_onnx, match_nodes, to_float16
+from .outputs import refuse_clobbering
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,10 @@ def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[P
 
     pairs = load_golden(golden_file)
     with OnnxRuntimeRunner(model_file, providers=["CPUExecutionProvider"]) as runner:
-        return [compare(ref, runner.infer(x), precision) for x, ref in pairs]
+        results = [compare(ref, runner.infer(x), precision) for x, ref in pairs]
+    for (x, _), result in zip(pairs, results, strict=True):  # one line per golden shape: say which
+        result.note = "input " + "x".join(map(str, x.shape))
+    return results
 
 
 def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] | None = None) -> Path:
@@ -45,7 +49,9 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
         raise UserError(f"{onnx_path}: no such file")
     if precision_of(onnx_path) != FP32:
         raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
-    out = Path(out or onnx_for_precision(onnx_path, FP16))
+    fp16_default = onnx_for_precision(onnx_path, FP16)
+    out = Path(out or fp16_default)
+    refuse_clobbering({"the FP16 graph": out}, [p for p in model_artifacts(onnx_path) if p != fp16_default])
     model = load_onnx(onnx_path)
     kept = match_nodes(model, keep_fp32 or [], "--keep-fp32")
     if kept:
@@ -57,5 +63,5 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
             log.info("%s", result.summary())
             if not result:
                 raise UserError(f"FP16 graph misses the fp16 tolerance: {'; '.join(result.failures)}")
-    log.info("wrote %s", out)
+    log.debug("wrote %s", out)  # the command line prints it
     return out

@@ -156,16 +156,17 @@ class LayerReport:
         def nodes(items: list[str]) -> str:
             return ", ".join(items[:2]) + (f" +{len(items) - 2}" if len(items) > 2 else "")
 
+        names = _short_names([layer.name for layer in self.layers])
         rows = [
             (
-                layer.name[:44],
+                name,
                 layer.type,
                 cell(layer.inputs),
                 cell(layer.weights),
                 cell(layer.outputs),
                 nodes(layer.onnx_nodes),
             )
-            for layer in self.layers
+            for name, layer in zip(names, self.layers, strict=True)
         ]
         head = ("layer", "type", "in", "weights", "out", "ONNX nodes")
         widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
@@ -249,6 +250,14 @@ def parse_inspector_json(text: str) -> list[LayerInfo]:
             )
         )
     return layers
+
+
+def _short_names(names: list[str], width: int = 44) -> list[str]:
+    """Long fused-layer names cut in the middle (their ends tell them apart); in full when
+    cutting would make two different layers look the same."""
+    half = (width - 1) // 2
+    short = [n if len(n) <= width else f"{n[:half]}…{n[-(width - 1 - half):]}" for n in names]
+    return short if len(set(short)) == len(set(names)) else names
 
 
 def read_report(path: str | Path) -> LayerReport:

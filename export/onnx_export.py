@@ -260,5 +260,5 @@ def export_onnx(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     write_json_atomic(manifest_path, manifest)
-    log.info("wrote %s, %s, %s", onnx_path, manifest_path, golden_path)
+    log.debug("wrote %s, %s, %s", onnx_path, manifest_path, golden_path)  # the command line prints them
     return ExportResult(onnx_path, manifest_path, golden_path)

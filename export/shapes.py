@@ -8,6 +8,7 @@ and shapes are given and checked in the model's own layout.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from runtime.errors import UserError
@@ -16,6 +17,7 @@ from runtime.manifest import InputSpec
 Shape = tuple[int, int, int, int]
 DEFAULT_MAX_BATCH = 64
 DEFAULT_OPT_BATCH = 32
+MAX_INPUT_ELEMENTS = 2**31 - 1  # beyond it, sizes overflow int32 and an input is 8 GiB and more
 
 
 def _parse_shape(text: str, spec: str) -> Shape:
@@ -69,6 +71,11 @@ class Profile:
             if min(shape[h_axis], shape[w_axis]) < patch_size:
                 raise UserError(
                     f"--shapes {spec}: height and width ({layout}) must be at least the patch size {patch_size}"
+                )
+            if math.prod(shape) > MAX_INPUT_ELEMENTS:
+                raise UserError(
+                    f"--shapes {spec}: {'x'.join(map(str, shape))} is {math.prod(shape):,} elements; "
+                    f"an input holds at most {MAX_INPUT_ELEMENTS:,} (2^31-1)"
                 )
         names = {0: "batch", c_axis: "channels", h_axis: "height", w_axis: "width"}
         for axis in range(4):

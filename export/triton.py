@@ -38,6 +38,7 @@ from runtime.flavours import TENSORRT
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest
 
 from .graph_edit import load_onnx
+from .outputs import refuse_repository_path
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,7 @@ def write_repository(
         raise UserError(f"{manifest.path}: no labels and no arch.num_classes; cannot size the output 'logits'")
     labels = manifest.labels or [str(i) for i in range(model.num_classes)]
     target = repo / name
+    refuse_repository_path(repo, target, build_dir)
     try:
         repo.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=repo.parent, prefix=f".{repo.name}.{name}."))
@@ -255,7 +257,7 @@ def write_repository(
     except OSError as exc:  # an OS error (exit 74), named by the folder asked for, not a temporary one
         reason = exc.strerror or str(exc)
         raise OSError(exc.errno, f"cannot write the model repository ({reason})", str(target)) from None
-    log.info("wrote %s from %s (%s, max batch %d)", target, artifact.name, model.platform, model.max_batch_size)
+    log.debug("wrote %s from %s (%s, max batch %d)", target, artifact.name, model.platform, model.max_batch_size)
     return target
 
 

@@ -137,3 +137,23 @@ def calibration_path(model_file: str | Path) -> Path:
 def chart_path(model_file: str | Path) -> Path:
     """The calibration.png beside any artifact."""
     return Path(model_file).parent / CHART_NAME
+
+
+def model_artifacts(model_file: str | Path) -> list[Path]:
+    """Every artifact of the model in `model_file`'s folder, existing or not: the graphs and
+    engines of each precision with their sidecars and reports, the manifest, the golden
+    logits and the calibration report and chart. What no output of a later step may replace."""
+    model_file = Path(model_file)
+    folder = model_file.parent
+    onnx = folder / ONNX_NAME
+    paths = [model_file, onnx, folder / MANIFEST_NAME, folder / GOLDEN_NAME]
+    paths += [calibration_path(onnx), chart_path(onnx)]
+    for graph in [onnx_for_precision(onnx, p) for p in PRECISIONS] + [model_file]:
+        engine = model_file if model_file.name.endswith(ENGINE_SUFFIX) and graph == model_file else engine_path_for(graph)
+        paths += [graph, engine, sidecar_path(engine), layers_path(engine), parity_path(engine), parity_path(graph)]
+    stem = _strip(onnx.name, ONNX_SUFFIX) + "."
+    try:  # and whatever else of the model lies there (external weight data, say)
+        paths += sorted(p for p in folder.iterdir() if p.name.startswith(stem))
+    except OSError:
+        pass
+    return list(dict.fromkeys(paths))

@@ -28,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 from tqdm import tqdm
 
+from .artifacts import model_artifacts
 from .errors import UserError
 from .images.inputs import ImageInputs
 from .images.pipeline import Batch, HostPipeline
@@ -49,18 +50,6 @@ def output_format(output: Path | None, formats: dict[str, str] = OUTPUT_FORMATS)
         names = sorted({s for s in formats if s != ".json"})
         raise UserError(f"--output {output}: use a {', '.join(names[:-1])} or {names[-1]} file name")
     return fmt
-
-
-def model_artifacts(model_file: Path) -> list[Path]:
-    """The files of the model in use: the model file, its sidecars, and the export's
-    artifacts beside it (model.json, golden.npz, calibration.*, every model.*)."""
-    folder = model_file.parent
-    named = [model_file, Path(f"{model_file}.json"), folder / "golden.npz", folder / "calibration.json"]
-    try:
-        named += [p for p in folder.iterdir() if p.name.startswith(("model.", "calibration."))]
-    except OSError:
-        pass
-    return named
 
 
 def check_output_path(output: Path | None, inputs: list[Path], model_file: Path) -> None:

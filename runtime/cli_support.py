@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 
 from .errors import UserError, describe_os_error
+from .log_repeats import summarise_repeats
+from .signals import EXIT_TERMINATED, Terminated, sigterm_raises
 
 EXIT_OS_ERROR = 74
 
@@ -112,6 +114,7 @@ def setup_logging(verbose: bool = False) -> None:
     # Third-party chatter (graph passes, optional-op registration) is not progress.
     for noisy in ("onnx_ir", "onnxscript", "torch", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    summarise_repeats()
 
 
 def run_parsed(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
@@ -130,10 +133,11 @@ def guarded(main: Callable[[], int]) -> int:
 
     Exit codes: 0 ok, 1 the command ran but its check failed (returned by `main`),
     2 bad input or missing dependency, 74 an operating-system error (read-only or full
-    disk, missing permission; sysexits' EX_IOERR), 130 interrupted.
+    disk, missing permission; sysexits' EX_IOERR), 130 interrupted, 143 terminated (SIGTERM).
     """
     try:
-        return main()
+        with sigterm_raises():
+            return main()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -142,6 +146,9 @@ def guarded(main: Callable[[], int]) -> int:
         # is left behind; what remains to do is say which file and why, on one line.
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return EXIT_OS_ERROR
+    except Terminated:
+        print("error: terminated (SIGTERM); no partial artifact was kept", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("error: interrupted; no partial artifact was kept", file=sys.stderr)
         return 130

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import load
-from .artifacts import CALIBRATION_NAME, ONNX_NAME, golden_path, precision_of
+from .artifacts import ONNX_NAME, calibration_path, golden_path, precision_of
 from .errors import UserError
 from .io import read_json, sha256_file
 from .manifest import Manifest, find_manifest
@@ -69,7 +69,7 @@ def check_onnx_provenance(model_file: Path, manifest: Manifest | None, precision
                 "the golden logits belong to another export (re-export, or pass its --golden)"
             )
         return ""
-    report = model_file.parent / CALIBRATION_NAME
+    report = calibration_path(model_file)
     if precision != "int8" or not report.is_file():
         return f"no recorded hash for {model_file.name}; provenance not checked"
     data = read_json(report)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAYERS_HEADER = "Layers:"
+# Warnings after which the builder still returns an engine, one that no input can run:
+# they fail the build as errors do. TensorRT-RTX warns "Profile kMAX values are not
+# self-consistent" for a profile whose largest tensor exceeds its volume limit.
+FATAL_WARNINGS = ("not self-consistent",)
 # ILogger.Severity values, the same in TensorRT and TensorRT-RTX.
 INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
 
@@ -37,7 +41,7 @@ class BuildLog:
     """What one build's TensorRT log said that the build needs afterwards."""
 
     layers_message: str | None = None  # the DETAILED `Layers:` message (TensorRT-RTX)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # ERROR lines and FATAL_WARNINGS: any fails the build
 
     def last_error(self) -> str:
         return self.errors[-1].strip().splitlines()[0] if self.errors else "no error was logged"
@@ -62,7 +66,7 @@ def _router_class(trt_module: ModuleType) -> type:
                 if self.current is not None and msg.startswith(LAYERS_HEADER):
                     self.current.layers_message = msg
                 return
-            if level <= ERROR:
+            if level <= ERROR or (level == WARNING and any(w in msg for w in FATAL_WARNINGS)):
                 # Kept for the build's own error message (parser errors have their own list),
                 # and at DEBUG here so that one failure is not printed twice.
                 if self.current is not None:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from runtime.flavours import import_flavour
 
-if TYPE_CHECKING:
-    pass
+BAR_DELAY_S = 2.0  # a phase gets a bar only once it has lasted this long
 
 
 def progress_monitor_class(flavour: str) -> type | None:
@@ -37,7 +36,14 @@ def progress_monitor_class(flavour: str) -> type | None:
                 if depth == 0:
                     self._top.add(phase_name)
                 if depth <= 1:
-                    self._bars[phase_name] = tqdm(total=num_steps, desc=phase_name, leave=depth == 0, position=depth)
+                    self._bars[phase_name] = tqdm(
+                        total=num_steps,
+                        desc=phase_name,
+                        leave=depth == 0,
+                        position=depth,
+                        disable=None,  # no bar, and no escape codes, when stderr is not a terminal
+                        delay=BAR_DELAY_S,  # none for the many sub-second phases
+                    )
 
         def step_complete(self, phase_name: str, step: int) -> bool:
             with self._lock:

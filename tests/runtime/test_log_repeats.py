@@ -1,0 +1,59 @@
+"""Repeated warnings are one line and a count; the first is shown whole, the rest at DEBUG."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from runtime.log_repeats import kind_of
+from tests.conftest import ROOT
+
+NOISE = """
+import logging, warnings
+from runtime.cli_support import setup_logging
+setup_logging({verbose})
+for i in range(54):  # onnxconverter-common, once per small weight
+    warnings.warn(f"the float32 number -{{i + 1}}.5e-08 will be truncated to -1e-07")
+for i in range(18):  # TensorRT, once per layer
+    logging.getLogger("export.trt.log").warning("TensorRT: Converting conv activation scales to fp32 for '%s'", f"conv{{i}}")
+logging.getLogger("export.onnx_export").warning("convmixer_768_32: NO CHECKPOINT given, random weights")
+print("wrote model.onnx")
+"""
+
+
+def _run(verbose: bool) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", NOISE.format(verbose=verbose)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+
+
+def test_repeated_warnings_are_summarised_with_a_count() -> None:
+    res = _run(verbose=False)
+    assert res.returncode == 0, res.stderr
+    err = res.stderr
+    assert err.count("will be truncated") == 2  # the first, and the summary line
+    assert "and 53 more like it" in err
+    assert err.count("Converting conv activation scales") == 2
+    assert "and 17 more like it" in err
+    assert err.count("NO CHECKPOINT") == 1
+    assert len(err.splitlines()) < 12
+
+
+def test_debug_shows_every_copy() -> None:
+    err = _run(verbose=True).stderr
+    assert err.count("will be truncated") == 54
+    assert err.count("Converting conv activation scales") == 18
+    assert "more like it" not in err
+
+
+def test_kind_ignores_numbers_and_quoted_names() -> None:
+    assert kind_of("the float32 number -9.6e-08 will be truncated") == kind_of(
+        "the float32 number 1.5 will be truncated"
+    )
+    assert kind_of("Removing initializer 'a_zero_point'") == kind_of("Removing initializer 'b'")
+    assert kind_of("NO CHECKPOINT") != kind_of("checkpoint loaded")
