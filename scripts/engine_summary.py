@@ -24,7 +24,7 @@ from runtime.errors import UserError  # noqa: E402
 from runtime.io import read_json  # noqa: E402
 
 ONNX_NOTE = (
-    "parity of 'onnx': that engine was not run (no GPU here runs it); "
+    "checked 'onnx': that engine was not run (no GPU here runs it); "
     "the ONNX graph it was built from was checked with ONNX Runtime"
 )
 
@@ -74,7 +74,7 @@ def summary_rows(build_dir: Path) -> list[tuple[str, str, str, str, str, str, fl
 def print_table(rows: list[tuple[str, str, str, str, str, str, float]]) -> None:
     head = (
         f"{'engine':<20} {'flavour':<13} {'targets':<22} {'layers by precision':<24} "
-        f"{'parity of':<9} {'parity':<6} {'build s':>7}"
+        f"{'checked':<9} {'parity':<6} {'build s':>7}"
     )
     print(head)
     print("-" * len(head))

@@ -78,7 +78,8 @@ def test_table_rows_and_verdict(tmp_path: Path) -> None:
     assert fp16[:3] == ["model.fp16.engine", "tensorrt-rtx", "8.6,8.9"] and fp16[-3:] == ["engine", "PASS", "12.5"]
     assert int8[0] == "model.int8.engine" and int8[-3:] == ["onnx", "PASS", "12.5"]
     assert "fp32:0 fp16:3 int8:9" in lines[2]
-    assert "parity of 'onnx'" in lines[-1]
+    assert "checked 'onnx'" in lines[-1] and "parity of parity" not in res.stdout
+    assert lines[0].split()[-4:] == ["checked", "parity", "build", "s"]
 
     add_engine(tmp_path, INT8, passed=False)  # the engine's own parity outranks its graph's
     res = run(str(tmp_path))
