@@ -42,8 +42,9 @@ from runtime.errors import UserError  # noqa: E402
 from runtime.images import resample  # noqa: E402
 from runtime.images.gpu import cupy, missing, nvimgcodec  # noqa: E402
 from runtime.images.inputs import collect_images  # noqa: E402
-from runtime.images.pipeline import HostPipeline, ImageTransform  # noqa: E402
+from runtime.images.pipeline import HostPipeline  # noqa: E402
 from runtime.images.preprocess import Preprocessing, open_image  # noqa: E402
+from runtime.images.transform import ImageTransform  # noqa: E402
 from runtime.manifest import InputSpec, load_manifest  # noqa: E402
 
 # convmixer_768_32's preprocessing (timm's): used unless --engine brings its model.json.

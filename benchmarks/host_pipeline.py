@@ -20,7 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime.images.inputs import collect_images  # noqa: E402
-from runtime.images.pipeline import HostPipeline, ImageTransform  # noqa: E402
+from runtime.images.pipeline import HostPipeline  # noqa: E402
+from runtime.images.transform import ImageTransform  # noqa: E402
 from runtime.manifest import InputSpec, load_manifest  # noqa: E402
 
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from runtime.errors import UserError
 from runtime.images.datasets import SPLIT_SEED, ImageSet, open_image_set
-from runtime.images.pipeline import ImageTransform
 from runtime.images.preprocess import Preprocessing
+from runtime.images.transform import ImageTransform
 from runtime.manifest import InputSpec
 
 from .arrays import ArrayRows, open_array

@@ -17,8 +17,8 @@ from convmixer.checkpoint import load_into
 from convmixer.registry import label_names
 from runtime.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
 from runtime.errors import UserError
-from runtime.images.pipeline import ImageTransform
 from runtime.images.preprocess import Preprocessing, find_images
+from runtime.images.transform import ImageTransform
 from runtime.io import atomic_path, sha256_file, write_json_atomic
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
 from runtime.parity import compare

@@ -19,7 +19,7 @@ from . import cli_support as opts
 from .artifacts import PRECISIONS
 
 if TYPE_CHECKING:
-    from .images.pipeline import ImageTransform
+    from .images.transform import ImageTransform
     from .manifest import Manifest
 
 
@@ -46,7 +46,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 def _transform(args: argparse.Namespace, manifest: Manifest) -> ImageTransform:
     """How this command turns images into the model's input: model.json's preprocessing
     and input spec, with the command line's decode options."""
-    from .images.pipeline import ImageTransform
+    from .images.transform import ImageTransform
 
     cfg = manifest.preprocessing
     if args.no_exif_transpose:

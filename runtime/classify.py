@@ -31,7 +31,8 @@ from tqdm import tqdm
 from .artifacts import model_artifacts
 from .errors import UserError
 from .images.inputs import ImageInputs
-from .images.pipeline import Batch, HostPipeline
+from .images.pipeline import HostPipeline
+from .images.transform import Batch
 from .io import atomic_path
 from .runner import Runner
 

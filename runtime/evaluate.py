@@ -10,8 +10,9 @@ import numpy as np
 
 from .errors import UserError
 from .images.datasets import open_image_set
-from .images.pipeline import HostPipeline, ImageTransform
+from .images.pipeline import HostPipeline
 from .images.preprocess import Preprocessing
+from .images.transform import ImageTransform
 from .runner import Runner
 
 log = logging.getLogger(__name__)

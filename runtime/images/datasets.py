@@ -22,7 +22,8 @@ from PIL import Image
 
 from ..errors import UserError, require
 from .inputs import Skipped, collect_images
-from .pipeline import HostPipeline, ImageTransform
+from .pipeline import HostPipeline
+from .transform import ImageTransform
 
 log = logging.getLogger(__name__)
 

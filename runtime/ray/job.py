@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError, require
 from ..images.inputs import ImageInputs
-from ..images.pipeline import ImageTransform
+from ..images.transform import ImageTransform
 from ..loader import load
 from ..manifest import load_manifest
 from .options import RAY_HINT, RayOptions, RayStats

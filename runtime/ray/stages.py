@@ -17,8 +17,8 @@ import numpy as np
 
 from ..classify import top_k_records
 from ..errors import UserError, require
-from ..images.pipeline import ImageTransform, decode_into
 from ..images.preprocess import MAX_PIXELS
+from ..images.transform import ImageTransform, decode_into
 from ..loader import load
 from ..manifest import Manifest, load_manifest
 from .options import RAY_HINT, RayOptions

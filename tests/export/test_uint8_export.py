@@ -13,8 +13,8 @@ from PIL import Image
 
 from export import fp16
 from export.onnx_export import export_onnx
-from runtime.images.pipeline import ImageTransform
 from runtime.images.preprocess import Preprocessing
+from runtime.images.transform import ImageTransform
 from runtime.manifest import InputSpec
 from runtime.parity import ParityResult, compare
 from runtime.parity_check import load_golden

@@ -9,8 +9,9 @@ from PIL import Image
 
 from runtime.bench import readable_images
 from runtime.images.inputs import collect_images
-from runtime.images.pipeline import HostPipeline, ImageTransform
+from runtime.images.pipeline import HostPipeline
 from runtime.images.preprocess import Preprocessing
+from runtime.images.transform import ImageTransform
 from tests.conftest import run_cli
 
 

@@ -12,7 +12,8 @@ import calibration.__main__ as calibration_cli
 import export.__main__ as export_cli
 import runtime.__main__ as runtime_cli
 from runtime.cli_support import OptionError, height_width, real, whole, whole_list
-from runtime.images.pipeline import HostPipeline, ImageTransform
+from runtime.images.pipeline import HostPipeline
+from runtime.images.transform import ImageTransform
 from runtime.manifest import load_manifest
 from runtime.memory_budget import check_pipeline_memory
 

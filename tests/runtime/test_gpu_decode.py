@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from runtime.images import resample
-from runtime.images.pipeline import ImageTransform
 from runtime.images.preprocess import ORIENTATION, Preprocessing, open_image, to_tensor
+from runtime.images.transform import ImageTransform
 from runtime.manifest import InputSpec
 
 pytest.importorskip("nvidia.nvimgcodec", reason="the gpu-images extra is not installed")

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from runtime.errors import UserError
-from runtime.images.pipeline import HostPipeline, ImageTransform
+from runtime.images.pipeline import HostPipeline
 from runtime.images.preprocess import Preprocessing
+from runtime.images.transform import ImageTransform
 from runtime.manifest import InputSpec
 
 CFG = Preprocessing(32, 0.875, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -75,7 +76,7 @@ def test_a_non_image_error_is_reported_with_the_file_and_its_traceback_kept_at_d
 ) -> None:
     import logging
 
-    from runtime.images.pipeline import decode_into
+    from runtime.images.transform import decode_into
 
     transform = ImageTransform(CFG)
 

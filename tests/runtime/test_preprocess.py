@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from runtime.errors import UserError
-from runtime.images.pipeline import ImageTransform
 from runtime.images.preprocess import ORIENTATION, Preprocessing, load_and_preprocess, preprocess, resize_and_crop
+from runtime.images.transform import ImageTransform
 from runtime.manifest import InputSpec
 
 IMAGENET = Preprocessing(224, 0.96, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

@@ -58,7 +58,8 @@ def test_ray_matches_local_classify(ray_cluster: str, digits_export: Path, image
     import runtime
     from runtime.classify import classify
     from runtime.images.inputs import collect_images
-    from runtime.images.pipeline import HostPipeline, ImageTransform
+    from runtime.images.pipeline import HostPipeline
+    from runtime.images.transform import ImageTransform
 
     model = digits_export / "model.onnx"
     manifest = load_manifest(model)
@@ -231,8 +232,8 @@ def test_actor_resources_follow_the_cluster() -> None:
 
 
 def test_decode_batch_builds_uint8_nhwc_rows_and_carries_errors(digits_export: Path, images: Path) -> None:
-    from runtime.images.pipeline import ImageTransform
     from runtime.images.preprocess import load_and_preprocess, open_image, resize_and_crop
+    from runtime.images.transform import ImageTransform
 
     cfg = load_manifest(digits_export / "model.onnx").preprocessing
     good, bad = str(next(images.glob("01_label*"))), str(images / "broken.png")
@@ -253,7 +254,8 @@ def test_a_batch_the_runner_refuses_fails_the_job_as_locally(
     import runtime
     from runtime.classify import classify
     from runtime.images.inputs import collect_images
-    from runtime.images.pipeline import HostPipeline, ImageTransform
+    from runtime.images.pipeline import HostPipeline
+    from runtime.images.transform import ImageTransform
 
     model = digits_export / "model.onnx"
     manifest = load_manifest(model)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.images.pipeline import HostPipeline, ImageTransform, decode_into
+from runtime.images.pipeline import HostPipeline
 from runtime.images.preprocess import MAX_RESIZED_PIXELS, ImageError, Preprocessing, resized_size
+from runtime.images.transform import ImageTransform, decode_into
 from runtime.manifest import InputSpec
 from tests.conftest import run_cli
 

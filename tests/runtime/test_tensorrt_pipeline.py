@@ -451,7 +451,8 @@ def test_classify_overlaps_batches_and_refills_its_buffer_only_once_copied(
 ) -> None:
     from runtime.classify import classify
     from runtime.images.inputs import collect_images
-    from runtime.images.pipeline import HostPipeline, ImageTransform
+    from runtime.images.pipeline import HostPipeline
+    from runtime.images.transform import ImageTransform
     from runtime.manifest import load_manifest
 
     _, cuda = fake

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from ..pipeline import Batch, ImageTransform
+from ..transform import Batch, ImageTransform
 from . import cupy
 from .decode import BatchDecoder
 from .resize import DeviceResizer
