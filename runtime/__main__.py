@@ -193,20 +193,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _image_pipeline(args: argparse.Namespace, transform: ImageTransform, batch: int, workers: int) -> Any:
-    """--decode: Pillow in worker processes (HostPipeline), or nvImageCodec and the exact
-    resize kernel on the GPU (runtime.images.gpu), which feeds TensorRT's device input."""
-    from .images.gpu import choose
-    from .images.pipeline import HostPipeline
-    from .memory_budget import check_pipeline_memory
+    from .images.feed import backend_of, image_pipeline
 
-    backend = args.backend or ("tensorrt" if args.model_file.suffix == ".engine" else "onnxruntime")
-    if choose(args.decode, backend) == "gpu":
-        from .images.gpu.pipeline import DevicePipeline
-
-        return DevicePipeline(transform, batch, device_id=0)
-    pipeline = HostPipeline(transform, batch, workers)
-    check_pipeline_memory(pipeline)
-    return pipeline
+    return image_pipeline(args.decode, backend_of(args.model_file, args.backend), transform, batch, workers)
 
 
 def _decode_args(p: argparse.ArgumentParser) -> None:
