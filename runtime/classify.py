@@ -33,7 +33,7 @@ from .errors import UserError
 from .images.inputs import ImageInputs
 from .images.pipeline import HostPipeline
 from .images.transform import Batch
-from .io import atomic_path
+from .io import atomic_path, write_error
 from .runner import Runner
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def check_output_path(output: Path | None, inputs: list[Path], model_file: Path)
     except FileNotFoundError:
         return  # a new file clobbers nothing
     except OSError as exc:  # a file where a folder should be, no permission: an OS error (exit 74)
-        raise OSError(exc.errno, exc.strerror, str(output)) from None
+        raise write_error(output, exc) from None
     if stat.S_ISDIR(st.st_mode):
         raise UserError(f"--output {output} is a folder; name a .jsonl or .csv file")
     for kind, paths in (("an artifact of the model in use", model_artifacts(model_file)), ("an input", inputs)):

@@ -35,7 +35,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         except OSError as exc:  # mkstemp's error names its random file name, not the target
-            raise _write_error(target, exc) from None
+            raise write_error(target, exc) from None
         os.close(fd)
         tmp = Path(tmp_name)
         umask = os.umask(0)
@@ -45,14 +45,15 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     except OSError as exc:
         if exc.filename is None or str(exc.filename) in (str(tmp), str(target), str(target.parent)):
-            raise _write_error(target, exc) from None
+            raise write_error(target, exc) from None
         raise
     finally:
         if tmp is not None:
             _remove_quietly(tmp)
 
 
-def _write_error(target: Path, exc: OSError) -> OSError:
+def write_error(target: Path, exc: OSError) -> OSError:
+    """`exc` as the OSError a command reports for `target` it could not write (exit 74)."""
     reason = exc.strerror or str(exc) or type(exc).__name__
     return OSError(exc.errno, f"cannot write it ({reason})", str(target))
 

@@ -12,7 +12,9 @@ from ..images.inputs import ImageInputs
 from ..images.transform import ImageTransform
 from ..loader import load
 from ..manifest import load_manifest
+from .decoding import check_on_driver
 from .options import RAY_HINT, RayOptions, RayStats
+from .paths import all_utf8, arrow_names, name, text
 from .session import ray_session
 from .sink import output_format, sink
 from .stages import BATCHES_PER_BLOCK, INFERENCE_FAILED, classify_dataset
@@ -45,17 +47,23 @@ def ray_classify(
     load_manifest(model_file)  # a missing model.json fails here, before Ray starts
     # So do a missing backend library and a bad sidecar, in the line local classify prints.
     load_options = {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar}
-    load(model_file, options.backend, **load_options).check_requirements()
+    runner = load(model_file, options.backend, **load_options)
+    runner.check_requirements()
+    check_on_driver(options.decode, runner.backend)  # --decode gpu without the extra: one line, too
     ray = require("ray", RAY_HINT)
     pa = require("pyarrow", RAY_HINT)
     names = [str(p) for p in inputs.paths]
+    # File names travel as their bytes (paths.py); Parquet keeps strings where it can.
+    binary_paths = not all_utf8(names + [s.path for s in inputs.skipped])
+    if binary_paths and fmt == "parquet":
+        log.info("some file names are not UTF-8: the Parquet path column holds each name's bytes (binary)")
     classified = skipped = 0
-    with sink(output, fmt, options.topk) as write, ray_session(options.address) as startup:
+    with sink(output, fmt, options.topk, binary_paths) as write, ray_session(options.address) as startup:
         start = time.perf_counter()
         if inputs.skipped:
-            reasons = [s.reason for s in inputs.skipped]
+            reasons = [text(s.reason) for s in inputs.skipped]
             write(
-                pa.table({"path": [s.path for s in inputs.skipped], "error": reasons})
+                pa.table({"path": arrow_names([s.path for s in inputs.skipped]), "error": reasons})
                 .append_column("classes", pa.nulls(len(reasons), pa.list_(pa.int64())))
                 .append_column("labels", pa.nulls(len(reasons), pa.list_(pa.string())))
                 .append_column("probs", pa.nulls(len(reasons), pa.list_(pa.float64())))
@@ -65,7 +73,7 @@ def ray_classify(
             skipped += len(reasons)
         if names:
             blocks = max(1, math.ceil(len(names) / (options.batch * BATCHES_PER_BLOCK)))
-            dataset = ray.data.from_arrow(pa.table({"path": pa.array(names, pa.string())}), override_num_blocks=blocks)
+            dataset = ray.data.from_arrow(pa.table({"path": arrow_names(names)}), override_num_blocks=blocks)
             results = classify_dataset(dataset, model_file, options, transform=transform)
             for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
                 for row in table.to_pylist():
@@ -74,7 +82,7 @@ def ray_classify(
                         raise UserError(row["error"].removeprefix(INFERENCE_FAILED))
                     if row["error"] is not None:
                         skipped += 1
-                        log.warning("skipped %s: %s", row["path"], row["error"])
+                        log.warning("skipped %s: %s", name(row["path"]), row["error"])
                     else:
                         classified += 1
                 write(table)

@@ -1,15 +1,17 @@
-"""The Ray Data stages: decode in CPU tasks, infer in an actor pool.
+"""The Ray Data stages: decode in CPU tasks (or on each actor's GPU), infer in an actor pool.
 
 The shape is Ray Data's batch-inference pattern. Paths are a dataset; a stateless
 function decodes and preprocesses each batch in CPU tasks; a callable class holding
 one activated Runner runs inference in a pool of actors (one GPU each where the cluster
-has GPUs). Errors are data: a file that cannot be decoded carries its reason to the
-output instead of failing the job, so no file is ever lost.
+has GPUs). With `--decode gpu` the CPU stage is skipped and each actor decodes on its
+GPU (decoding.py). Errors are data: a file that cannot be decoded carries its reason to
+the output instead of failing the job, so no file is ever lost.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,47 +19,27 @@ import numpy as np
 
 from ..classify import top_k_records
 from ..errors import UserError, require
-from ..images.preprocess import MAX_PIXELS
-from ..images.transform import ImageTransform, decode_into
+from ..images.transform import ImageTransform
 from ..loader import load
-from ..manifest import Manifest, load_manifest
+from ..manifest import load_manifest
+from .decoding import ActorDecoder, Decoded, decode_batch, decode_in_actors, decode_task_memory, from_cpu_stage
 from .options import RAY_HINT, RayOptions
+from .paths import column_like, name, text
 
 log = logging.getLogger(__name__)
 
-INFERENCE_FAILED = "inference failed: "  # starts the error of each row of a batch the runner refused
+INFERENCE_FAILED = "inference failed: "  # starts the error of each row of a batch the actor refused
+__all__ = ["INFERENCE_FAILED", "Classifier", "classify_dataset", "decode_batch", "decode_task_memory"]
 BATCHES_PER_BLOCK = 8  # paths per decode task = 8 batches: enough work to amortise a task's overhead
-
-
-def decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> dict[str, np.ndarray]:
-    """CPU task: {"path"} -> {"path", "error", "image"}; a bad file gets its reason and a zero image.
-
-    The decoding is local classify's own (runtime.images.pipeline.ImageTransform), so both see
-    identical samples."""
-    paths = [str(p) for p in batch["path"]]
-    images = transform.empty_batch(len(paths))
-    errors = [decode_into(transform, path, images[i]) or "" for i, path in enumerate(paths)]
-    return {"path": np.asarray(paths, dtype=object), "error": np.asarray(errors, dtype=object), "image": images}
-
-
-def decode_task_memory(manifest: Manifest, batch: int) -> int:
-    """Bytes one decode task may hold: the batch it builds and the one it hands on, plus
-    the largest image Pillow may decode (RGB at the pixel limit).
-
-    Declaring it lets Ray place decode tasks by memory as well as by CPU. It also keeps
-    Ray from fusing decoding into the inference actors (Ray fuses a task stage into the
-    next actor stage only when their resource requests are equal), so decoding runs in
-    CPU tasks beside inference, not serially before it in the same process."""
-    size = manifest.preprocessing.input_size
-    row = int(np.prod(manifest.input_spec.shape(1, size, size))) * (1 if manifest.input_spec.is_uint8 else 4)
-    return 2 * batch * row + 3 * MAX_PIXELS
 
 
 class Classifier:
     """Actor: one activated Runner, reused for every batch this actor is given.
 
     Ray gives each actor its own GPU through CUDA_VISIBLE_DEVICES, so the runner's
-    device 0 is that GPU."""
+    device 0 is that GPU. With `decode` "gpu" or "auto" (and `transform`), batches are
+    {"path"} and the actor decodes them itself (decoding.ActorDecoder); else they come
+    decoded from decode_batch."""
 
     def __init__(
         self,
@@ -66,36 +48,58 @@ class Classifier:
         topk: int,
         labels: list[str] | None,
         load_options: dict[str, Any] | None = None,
+        transform: ImageTransform | None = None,
+        decode: str = "cpu",
+        batch: int = 32,
     ) -> None:
         self.runner = load(model_file, backend, **(load_options or {})).activate()
         self.topk, self.labels = topk, labels
+        self.decoder = None
+        if decode != "cpu" and transform is not None:
+            self.decoder = ActorDecoder(decode, self.runner.backend, transform, batch)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
         import pyarrow as pa
 
-        errors = [str(e) for e in batch["error"]]
-        ok = [i for i, e in enumerate(errors) if not e]
+        cells = list(batch["path"])
+        errors = [""] * len(cells)
         found: dict[int, dict[str, Any]] = {}
-        if ok:
+        for first, images, ok, failed in self._decoded(batch, cells):
+            for i, reason in failed.items():
+                errors[first + i] = reason
+            if not ok:
+                continue
             try:
-                logits = self.runner.infer(np.ascontiguousarray(batch["image"][ok]))
+                logits = self.runner.infer(images)
             except UserError as exc:
                 # Every row of a refused batch says why. Ray would wrap an exception raised
                 # here beyond recognition, so ray_classify fails the job on these rows instead.
-                errors = [e or f"{INFERENCE_FAILED}{exc}" for e in errors]
+                for i in ok:
+                    errors[first + i] = f"{INFERENCE_FAILED}{exc}"
             else:
-                found = dict(zip(ok, top_k_records(logits, self.topk, self.labels), strict=True))
+                found.update(
+                    {first + i: r for i, r in zip(ok, top_k_records(logits, self.topk, self.labels), strict=True)}
+                )
         # Arrow, not numpy, on the way out: a failed row has null classes/labels/probs.
         rows = [found.get(i, {}) for i in range(len(errors))]
         return pa.table(
             {
-                "path": pa.array([str(p) for p in batch["path"]], pa.string()),
-                "error": pa.array([e or None for e in errors], pa.string()),
+                "path": column_like(cells),
+                "error": pa.array([text(e) if e else None for e in errors], pa.string()),
                 "classes": pa.array([r.get("classes") for r in rows], pa.list_(pa.int64())),
                 "labels": pa.array([r.get("labels") for r in rows], pa.list_(pa.string())),
                 "probs": pa.array([r.get("probs") for r in rows], pa.list_(pa.float64())),
             }
         )
+
+    def _decoded(self, batch: dict[str, np.ndarray], cells: list[Any]) -> Iterable[Decoded]:
+        """The batch's (first row, images, ok, errors), decoded by the CPU stage or here."""
+        if self.decoder is None:
+            return [from_cpu_stage(batch)]
+        if self.decoder.refused:  # --decode gpu on an actor that cannot: the job fails on it
+            refused: Decoded = (0, None, [], dict.fromkeys(range(len(cells)), INFERENCE_FAILED + self.decoder.refused))
+            return [refused]
+        return self.decoder.batches([name(c) for c in cells])
 
 
 def classify_dataset(
@@ -114,14 +118,19 @@ def classify_dataset(
     require("ray.data", RAY_HINT)
     manifest = load_manifest(manifest_file or model_file)
     gpus, workers = _actor_resources(ray.cluster_resources(), options)
-    decoded = paths.map_batches(
-        decode_batch,
-        batch_size=options.batch,
-        batch_format="numpy",
-        fn_kwargs={"transform": transform or ImageTransform(manifest.preprocessing, manifest.input_spec)},
-        num_cpus=1,
-        memory=decode_task_memory(manifest, options.batch),
-    )
+    transform = transform or ImageTransform(manifest.preprocessing, manifest.input_spec)
+    load_options = {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar}
+    in_actors = decode_in_actors(options.decode, load(model_file, options.backend, **load_options).backend, gpus)
+    decoded = paths
+    if not in_actors:
+        decoded = paths.map_batches(
+            decode_batch,
+            batch_size=options.batch,
+            batch_format="numpy",
+            fn_kwargs={"transform": transform},
+            num_cpus=1,
+            memory=decode_task_memory(manifest, options.batch),
+        )
     return decoded.map_batches(
         Classifier,
         batch_size=options.batch,
@@ -131,7 +140,10 @@ def classify_dataset(
             "backend": options.backend,
             "topk": options.topk,
             "labels": manifest.labels,
-            "load_options": {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar},
+            "load_options": load_options,
+            "transform": transform,
+            "decode": options.decode if in_actors else "cpu",
+            "batch": options.batch,
         },
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,

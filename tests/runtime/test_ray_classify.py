@@ -7,6 +7,7 @@ the tests that need it are few and small. The bad-input tests run without any cl
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -14,9 +15,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from runtime.errors import UserError
 from runtime.images.datasets import load_digits
@@ -284,10 +287,10 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
     engine = fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32]] * 3], d / "model.onnx", sidecar=False)
     args = argparse.Namespace(
         ray=True, ray_address=None, workers=1, gpus_per_worker=None, batch=4, topk=3, backend=None,
-        cuda_graph=True, no_sidecar=True,
+        cuda_graph=True, no_sidecar=True, decode="auto",
     )  # fmt: skip
     options = options_from_args(args)
-    assert options.cuda_graph and options.allow_missing_sidecar
+    assert options.cuda_graph and options.allow_missing_sidecar and options.decode == "auto"
     with pytest.raises(UserError, match="sidecar|engine.json"):
         Classifier(str(engine), None, 3, None)
     actor = Classifier(str(engine), None, 3, None, {"cuda_graph": True, "allow_missing_sidecar": True})
@@ -326,3 +329,198 @@ def test_backend_requirements_are_checked_before_ray_starts(
         assert res.stderr.count("\n") == 1 and "is not installed" in res.stderr, res.stderr
         lines.append(res.stderr)
     assert lines[0] == lines[1]
+
+
+# --decode on Ray, and file names that are not UTF-8 (issue 17, item 7).
+
+ODD_NAMES = [b"\xff.png", b"caf\xe9.jpg", b"new\nline.png", b"plain.jpg"]
+
+
+@pytest.fixture(scope="module")
+def odd_images(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Digits under names that are not UTF-8 (os.fsdecode: surrogate escapes), and one broken."""
+    folder = tmp_path_factory.mktemp("ray_names")
+    sources = sorted(images.glob("0*"))
+    for raw, src in zip(ODD_NAMES, sources, strict=False):
+        Image.open(src).save(os.fsdecode(bytes(folder) + b"/" + raw), format="PNG" if raw.endswith(b"png") else "JPEG")
+    (folder / os.fsdecode(b"broken-\xe9.png")).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    return folder
+
+
+def test_decode_auto_on_a_cpu_cluster_is_the_cpu_path_and_keeps_odd_names(
+    ray_cluster: str, digits_export: Path, odd_images: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one Ray run of this part: `--decode auto` without a GPU equals local (CPU) classify,
+    says which it used, and Parquet keeps names that are not UTF-8 as their bytes."""
+    import pyarrow.parquet as pq
+
+    import runtime
+    from runtime.classify import classify
+    from runtime.images.inputs import collect_images
+    from runtime.images.pipeline import HostPipeline, ImageTransform
+
+    model = digits_export / "model.onnx"
+    manifest = load_manifest(model)
+    inputs = collect_images([odd_images])
+    with HostPipeline(ImageTransform(manifest.preprocessing, manifest.input_spec), 4, 0) as pipeline:
+        with runtime.load(model) as runner:
+            classify(runner, pipeline, inputs, manifest.labels, tmp_path / "local.jsonl", 3)
+    caplog.set_level(logging.INFO, logger="runtime.ray")
+    stats = runtime.ray_classify(model, inputs, tmp_path / "ray.parquet", batch=2, topk=3, workers=1, decode="auto")
+    assert "decoding in Ray CPU tasks with Pillow (--decode auto)" in caplog.text
+
+    local = {os.fsencode(r["path"]): r for r in map(json.loads, (tmp_path / "local.jsonl").read_text().splitlines())}
+    table = pq.read_table(tmp_path / "ray.parquet")
+    assert str(table.schema.field("path").type) == "binary"  # the bytes on disk: lossless
+    on_ray = {r["path"]: r for r in table.to_pylist()}
+    assert set(on_ray) == set(local) == {bytes(odd_images) + b"/" + raw for raw in [*ODD_NAMES, b"broken-\xe9.png"]}
+    assert (stats.classified, stats.skipped) == (4, 1)
+    for path, row in local.items():
+        if "error" in row:
+            assert on_ray[path]["error"] == row["error"] and on_ray[path]["classes"] is None
+            continue
+        assert on_ray[path]["classes"] == row["classes"] and on_ray[path]["labels"] == row["labels"]
+        np.testing.assert_allclose(on_ray[path]["probs"], row["probs"], rtol=1e-5, atol=1e-6)
+
+
+def _results(paths: list[bytes]) -> Any:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "path": pa.array(paths, pa.binary()),
+            "error": pa.array([None, "unreadable image"][: len(paths)], pa.string()),
+            "classes": pa.array([[3], None][: len(paths)], pa.list_(pa.int64())),
+            "labels": pa.array([["3"], None][: len(paths)], pa.list_(pa.string())),
+            "probs": pa.array([[0.5], None][: len(paths)], pa.list_(pa.float64())),
+        }
+    )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_the_sink_writes_names_that_are_not_utf8_losslessly(tmp_path: Path, fmt: str) -> None:
+    import csv
+
+    pytest.importorskip("pyarrow")
+    from runtime.ray.sink import sink
+
+    names = [b"/d/\xff.png", b"/d/new\nline,\xe9.png"]
+    out = tmp_path / f"r.{fmt}"
+    with sink(out, fmt, 1, binary_paths=True) as write:
+        write(_results(names))
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in out.read_bytes().decode("ascii").splitlines()]  # ASCII JSON, one a line
+        got = [os.fsencode(r["path"]) for r in rows]
+    elif fmt == "csv":
+        with open(out, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        got = [os.fsencode(r["path"]) for r in rows]
+        assert rows[0]["class1"] == "3" and rows[1]["error"] == "unreadable image"
+    else:
+        import pyarrow.parquet as pq
+
+        got = pq.read_table(out).column("path").to_pylist()
+    assert got == names
+
+
+def test_parquet_keeps_a_string_path_column_when_every_name_is_utf8(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    from runtime.ray.paths import all_utf8
+    from runtime.ray.sink import sink
+
+    names = ["/d/café.png", "/d/plain.png"]
+    assert all_utf8(names) and not all_utf8([os.fsdecode(b"/d/\xff.png")])
+    with sink(tmp_path / "r.parquet", "parquet", 1, binary_paths=False) as write:
+        write(_results([n.encode() for n in names]))
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert str(table.schema.field("path").type) == "string" and table.column("path").to_pylist() == names
+
+
+def test_decode_gpu_on_ray_that_cannot_run_is_one_line_before_ray_starts(
+    digits_export: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.ray.decoding import check_on_driver
+
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    argv = ["classify", str(digits_export / "model.onnx"), str(images), "--ray", "--decode", "gpu"]
+    code = (
+        "import sys, ray; ray.init = lambda *a, **k: sys.exit('ray.init was called'); "
+        f"from runtime.__main__ import main; sys.exit(main({argv!r}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: --decode gpu: the onnxruntime backend")
+    # An engine, on a driver without the extra (CuPy blocked): the driver needs no GPU, but the extra.
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(UserError, match="^--decode gpu: CuPy is not installed .*gpu-images"):
+        check_on_driver("gpu", "tensorrt")
+    check_on_driver("auto", "tensorrt")  # auto falls back instead
+
+
+def test_where_ray_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.ray import decoding
+
+    assert not decoding.decode_in_actors("auto", "onnxruntime", 1.0)
+    with pytest.raises(UserError, match="--decode gpu: the onnxruntime backend"):
+        decoding.decode_in_actors("gpu", "onnxruntime", 1.0)
+    monkeypatch.setattr(decoding, "missing", lambda backend, device=True: None)  # as with the extra installed
+    assert decoding.decode_in_actors("gpu", "tensorrt", 1.0) and decoding.decode_in_actors("auto", "tensorrt", 0.5)
+    assert not decoding.decode_in_actors("auto", "tensorrt", 0.0) and not decoding.decode_in_actors(
+        "cpu", "tensorrt", 1
+    )
+    with pytest.raises(UserError, match="--decode gpu: the Ray actors get no GPU"):
+        decoding.decode_in_actors("gpu", "tensorrt", 0.0)
+
+
+def test_an_actor_that_decodes_itself_answers_as_the_cpu_stage(digits_export: Path, odd_images: Path) -> None:
+    """No Ray: the actor's own decoding (here Pillow, --decode auto finding no GPU) against
+    the CPU stage's, on binary path cells; `--decode gpu` on such an actor fails the job."""
+    pytest.importorskip("pyarrow")
+    from runtime.images.pipeline import ImageTransform
+    from runtime.ray.stages import INFERENCE_FAILED, Classifier
+
+    model = str(digits_export / "model.onnx")
+    manifest = load_manifest(model)
+    transform = ImageTransform(manifest.preprocessing, manifest.input_spec)
+    cells = np.asarray(sorted(os.fsencode(p) for p in odd_images.iterdir()), dtype=object)
+    by_stage = Classifier(model, None, 3, manifest.labels)
+    in_actor = Classifier(model, None, 3, manifest.labels, transform=transform, decode="auto", batch=2)
+    refusing = Classifier(model, None, 3, manifest.labels, transform=transform, decode="gpu", batch=2)
+    try:
+        expected = by_stage(decode_batch({"path": cells}, transform)).to_pylist()
+        assert in_actor({"path": cells}).to_pylist() == expected
+        assert sum(r["error"] is None for r in expected) == 4 and expected[0]["path"] == sorted(cells)[0]
+        refused = refusing({"path": cells}).to_pylist()
+        assert all(r["error"].startswith(f"{INFERENCE_FAILED}--decode gpu on a Ray actor: ") for r in refused)
+    finally:
+        for actor in (by_stage, in_actor, refusing):
+            actor.runner.deactivate()
+
+
+@pytest.mark.gpu
+def test_actor_gpu_decode_matches_the_cpu_stage(digits_export: Path, images: Path) -> None:
+    """On a GPU with the gpu-images extra: the actor's GPU decode gives the CPU stage's
+    samples (Pillow-decoded PNGs exactly; JPEGs within the decoders' 1 level, resized) and
+    the same skipped rows."""
+    from runtime.images.gpu import missing
+    from runtime.images.pipeline import ImageTransform
+    from runtime.ray.decoding import ActorDecoder
+
+    if missing("tensorrt"):
+        pytest.skip(str(missing("tensorrt")))
+    cfg = load_manifest(digits_export / "model.onnx").preprocessing
+    transform = ImageTransform(cfg, InputSpec("uint8"))
+    paths = sorted(str(p) for p in images.iterdir())
+    cpu = decode_batch({"path": np.asarray(paths, dtype=object)}, transform)
+    decoder = ActorDecoder("gpu", "tensorrt", transform, 4)
+    try:
+        for first, device_images, ok, errors in decoder.batches(paths):
+            host = device_images.get() if ok else None
+            assert set(errors) == {i for i in range(4) if first + i < len(paths) and cpu["error"][first + i]}
+            for r, i in enumerate(ok):
+                want = cpu["image"][first + i].astype(int)
+                diff = np.abs(host[r].astype(int) - want).max()
+                assert diff == 0 if paths[first + i].endswith(".png") else diff <= 2, paths[first + i]
+    finally:
+        decoder.close()

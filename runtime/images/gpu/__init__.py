@@ -41,14 +41,16 @@ def cupy() -> Any:
     return module
 
 
-def missing(backend: str) -> str | None:
-    """Why the GPU path cannot run with `backend` here, or None when it can."""
+def missing(backend: str, device: bool = True) -> str | None:
+    """Why the GPU path cannot run with `backend` here, or None when it can. `device=False`
+    checks the backend and the extra only (a Ray driver, whose actors have the GPUs)."""
     if backend != "tensorrt":
         return f"the {backend} backend runs on the CPU (the GPU path feeds TensorRT engines)"
     # CuPy and the device first: importing nvImageCodec without nvJPEG2000 / nvTIFF prints
     # several lines to stderr, which a run that cannot use the GPU anyway should not show.
     try:
-        count = int(cupy().cuda.runtime.getDeviceCount())
+        cp = cupy()
+        count = int(cp.cuda.runtime.getDeviceCount()) if device else 1
     except UserError as exc:
         return str(exc)
     except Exception as exc:  # CuPy raises its CUDARuntimeError without a driver or device
@@ -71,7 +73,8 @@ def choose(mode: str, backend: str) -> str:
         raise UserError(f"--decode gpu: {why}")
     used = "gpu" if mode != "cpu" and why is None else "cpu"
     reason = f" ({why})" if mode == "auto" and why else ""
-    log.info(
+    log.log(
+        logging.DEBUG if mode == "cpu" else logging.INFO,  # said when the run chose, not when told
         "decoding on the %s (--decode %s)%s",
         "GPU with nvImageCodec" if used == "gpu" else "CPU with Pillow",
         mode,
