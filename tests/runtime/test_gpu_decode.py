@@ -4,6 +4,7 @@ crop. The GPU itself: tests/runtime/test_gpu_kernel.py (marker gpu)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,22 @@ def test_extreme_aspect_ratios_are_skip_records_in_the_cpu_paths_words(tmp_path:
     assert decoder.pillow(paths[0]).pixels is not None
     decoder.header = lambda path: (None, None)  # type: ignore[method-assign]
     assert decoder.decode(paths[:1])[0].error == decode_into(transform, paths[0], sample)
+
+
+def test_a_batched_decode_that_raises_sends_its_files_through_pillow(
+    jpegs: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    decoder = BatchDecoder(device_id=None)
+
+    class Broken:
+        def decode(self, *args: object, **kwargs: object) -> list[object]:
+            raise RuntimeError("nvImageCodec: decode failed")
+
+    decoder._decoder = Broken()
+    paths = [str(p) for p in jpegs[:3]]
+    with caplog.at_level(logging.DEBUG, logger="runtime.images.gpu.decode"):
+        decoded = decoder.decode(paths)
+    for path, d in zip(paths, decoded, strict=True):
+        assert d.error is None and d.image is None and d.pixels is not None, path
+        assert np.array_equal(d.pixels, np.asarray(open_image(path)))
+    assert "batched decode raised" in caplog.text and "nvImageCodec: decode failed" in caplog.text

@@ -10,9 +10,10 @@ One `BatchDecoder` per pipeline holds one nvImageCodec `Decoder`. For each batch
 - 8-bit greyscale and YCbCr JPEGs (baseline or progressive, any subsampling) are decoded
   together in one call on the given CUDA stream, as RGB, with the EXIF orientation applied
   as configured; libjpeg's "fancy" upsampling is asked for, as Pillow's decoder uses it;
-- everything else (PNG, GIF, WebP, TIFF, CMYK/YCCK JPEGs, 16-bit, unreadable headers, and
-  any file the batched call returns None for) goes through Pillow file by file, so it is
-  decoded, or refused, exactly as on the CPU path.
+- everything else (PNG, GIF, WebP, TIFF, CMYK/YCCK JPEGs, 16-bit, unreadable headers,
+  any file the batched call returns None for, and every file of a batched call that
+  raises) goes through Pillow file by file, so it is decoded, or refused, exactly as on
+  the CPU path.
 
 `device_id=None` selects nvImageCodec's CPU backend (libjpeg-turbo), which runs without a
 GPU: tests use it to check the rules and the pixels.
@@ -125,7 +126,15 @@ class BatchDecoder:
                 batched.append(i)
                 streams.append(stream)
         if streams:
-            images = self._decoder.decode(streams, params=self._params, cuda_stream=cuda_stream)
+            try:
+                images = self._decoder.decode(streams, params=self._params, cuda_stream=cuda_stream)
+            except Exception:  # nvImageCodec's own failure: one file's problem is not the run's
+                log.debug(
+                    "nvImageCodec's batched decode raised; its %d file(s) go through Pillow",
+                    len(streams),
+                    exc_info=True,
+                )
+                images = [None] * len(streams)
             for i, image in zip(batched, images, strict=True):
                 out[i].image = image
         for i, path in enumerate(paths):
