@@ -74,12 +74,15 @@ _MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: images per launch
 
 
 class _DevicePass:
-    """One resample.Pass with its tables on the device."""
+    """One resample.Pass with its tables on the device, uploaded on `stream` (the kernels'):
+    an upload on another stream (the legacy default one, say) is not ordered before a
+    kernel on a non-blocking stream, which could read a partly copied table."""
 
-    def __init__(self, cp: Any, p: resample.Pass) -> None:
+    def __init__(self, cp: Any, p: resample.Pass, stream: Any) -> None:
         self.pass_ = p
-        self.start = cp.asarray(p.taps.start, dtype=cp.int32)
-        self.weights = cp.asarray(np.ascontiguousarray(p.taps.weights), dtype=cp.int32)
+        with stream:
+            self.start = cp.asarray(p.taps.start, dtype=cp.int32)
+            self.weights = cp.asarray(np.ascontiguousarray(p.taps.weights), dtype=cp.int32)
 
     def out_shape(self, src_hw: tuple[int, int]) -> tuple[int, int, int]:
         """The HxWx3 shape this pass writes from a source of `src_hw`."""
@@ -92,8 +95,9 @@ class _DevicePass:
 class DeviceResizer:
     """Resize + crop of device images (HxWx3 uint8, channels contiguous) into batch slots.
 
-    Plans and tables are cached per source size; `stream` is a CuPy stream all kernels
-    are enqueued on. Callers keep the source images alive until that stream has run."""
+    Plans and tables are cached per source size; `stream` is a CuPy stream all uploads,
+    copies and kernels are enqueued on (None: the legacy default stream). Callers keep
+    the source images alive until that stream has run."""
 
     def __init__(self, cfg: Preprocessing, size: tuple[int, int] | None = None, stream: Any = None) -> None:
         cp = cupy()
@@ -103,10 +107,13 @@ class DeviceResizer:
         self._normalise_kernel = module.get_function("normalise")
         self._plans: dict[tuple[int, int], tuple[resample.Plan, list[_DevicePass]]] = {}
 
+    def _on_stream(self) -> Any:
+        return self.stream or self.cp.cuda.Stream.null
+
     def _plan(self, hw: tuple[int, int]) -> tuple[resample.Plan, list[_DevicePass]]:
         if hw not in self._plans:
             p = resample.plan(hw, self.cfg, self.size)
-            self._plans[hw] = (p, [_DevicePass(self.cp, one) for one in p.passes])
+            self._plans[hw] = (p, [_DevicePass(self.cp, one, self._on_stream()) for one in p.passes])
         return self._plans[hw]
 
     def _run(self, srcs: Sequence[Any], dp: _DevicePass, dsts: Sequence[Any]) -> None:
@@ -117,7 +124,7 @@ class DeviceResizer:
             [(s.data.ptr, s.strides[p.axis], s.strides[other], d.data.ptr) for s, d in zip(srcs, dsts, strict=True)],
             dtype=np.int64,
         )
-        with self.stream or self.cp.cuda.Stream.null:
+        with self._on_stream():
             device_table = self.cp.asarray(table)
         n_out = len(p.taps.start)
         total = n_out * p.n_other * 3
@@ -144,7 +151,8 @@ class DeviceResizer:
         """Resize + crop device HxWx3 uint8 `images[j]` into `out[j]` (out: [>= n, oh, ow, 3]
         uint8, C-contiguous): one launch per pass for each source size in the list."""
         cp = self.cp
-        images = [im if im.strides[2] == 1 else cp.ascontiguousarray(im) for im in images]
+        with self._on_stream():  # the copy must precede the kernels that read it
+            images = [im if im.strides[2] == 1 else cp.ascontiguousarray(im) for im in images]
         groups: dict[tuple[int, int], list[int]] = {}
         for j, im in enumerate(images):
             groups.setdefault((int(im.shape[0]), int(im.shape[1])), []).append(j)
@@ -159,7 +167,7 @@ class DeviceResizer:
         g = p.geometry
         (oh, ow) = g.out_hw
         if not passes:  # the resize keeps the size: the crop alone (rare: one copy per image)
-            with self.stream or cp.cuda.Stream.null:
+            with self._on_stream():
                 for s, d in zip(srcs, dsts, strict=True):
                     d[...] = s[g.top : g.top + oh, g.left : g.left + ow]
             return
@@ -167,7 +175,7 @@ class DeviceResizer:
             if k == len(passes) - 1:
                 targets = dsts
             else:  # the intermediate 8-bit image of every source, one allocation
-                with self.stream or cp.cuda.Stream.null:
+                with self._on_stream():
                     scratch = cp.empty((len(srcs), *dp.out_shape(g.in_hw)), dtype=cp.uint8)
                 targets = list(scratch)
             self._run(srcs, dp, targets)
