@@ -55,8 +55,9 @@ class Taps:
         return int(self.weights.shape[1])
 
     def rows(self, first: int, stop: int) -> Taps:
-        """The taps of output pixels first..stop-1."""
-        return Taps(self.start[first:stop], self.count[first:stop], self.weights[first:stop])
+        """The taps of output pixels first..stop-1: copies, so a cached plan does not keep
+        the whole resize's tables alive for the few rows the crop keeps."""
+        return Taps(self.start[first:stop].copy(), self.count[first:stop].copy(), self.weights[first:stop].copy())
 
 
 def _bicubic(x: np.ndarray) -> np.ndarray:

@@ -67,6 +67,7 @@ class FakeCuda:
         self._ids = itertools.count(0x10)
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._reads: dict[int, tuple[int, int]] = {}  # queued, not yet run: what each op will read
         self.copies = 0
         self.launches = 0
         self.graph_launches = 0
@@ -155,6 +156,26 @@ class FakeCuda:
                 self._done[stream] += 1
                 op()
 
+    def enqueue_read(self, stream: int, ptr: int, nbytes: int, op: Any) -> None:
+        """Queue `op`, which reads [ptr, ptr + nbytes), so `reading` can tell it is pending."""
+        if stream in self._capture:  # recorded into a graph: it reads when the graph replays
+            self.enqueue(stream, op)
+            return
+        key = next(self._ids)
+
+        def run() -> None:
+            self._reads.pop(key, None)
+            op()
+
+        with self._lock:
+            self._reads[key] = (ptr, nbytes)
+        self.enqueue(stream, run)
+
+    def reading(self, ptr: int, nbytes: int) -> bool:
+        """Whether work queued and not yet run will read any byte of [ptr, ptr + nbytes)."""
+        with self._lock:
+            return any(p < ptr + nbytes and ptr < p + n for p, n in self._reads.values())
+
     def synchronize(self, stream: int) -> None:
         assert stream in self.streams
         self._flush(stream, len(self._queues[stream]))
@@ -189,7 +210,7 @@ class FakeCuda:
             d[:] = s
             self.copies += 1
 
-        self.enqueue(stream, op)
+        self.enqueue_read(stream, src, n, op)
 
     def htod_async(self, dst: int, src: int, nbytes: int, stream: int) -> None:
         self._copy(dst, ("device",), src, ("host", "registered"), nbytes, stream)
@@ -482,7 +503,7 @@ def make_module(
             (y,) = engine.session.run([OUTPUT], {INPUT: x.view(dtype).reshape(shape).copy()})
             out[:] = np.ascontiguousarray(y, np.float32).reshape(-1).view(np.uint8)
 
-        cuda.enqueue(stream, op)
+        cuda.enqueue_read(stream, addresses[INPUT], x.nbytes, op)
 
     run = execute or run_with_onnxruntime
 

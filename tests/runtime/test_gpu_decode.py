@@ -4,6 +4,7 @@ crop. The GPU itself: tests/runtime/test_gpu_kernel.py (marker gpu)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 
 from runtime.images import resample
 from runtime.images.preprocess import ORIENTATION, Preprocessing, open_image, to_tensor
-from runtime.images.transform import ImageTransform
+from runtime.images.transform import ImageTransform, decode_into
 from runtime.manifest import InputSpec
 
 pytest.importorskip("nvidia.nvimgcodec", reason="the gpu-images extra is not installed")
@@ -95,3 +96,48 @@ def test_bomb_header_and_broken_files_are_skip_records(tmp_path: Path) -> None:
     assert bomb.image is None and bomb.pixels is None  # refused from the header, never decoded
     assert junk.error is not None and "unreadable image" in junk.error
     assert ok.error is None and ok.image is not None
+
+
+def test_extreme_aspect_ratios_are_skip_records_in_the_cpu_paths_words(tmp_path: Path) -> None:
+    """As the CPU path refuses them in resized_size, before any resize table is built;
+    the check is on the upright size (a 20000x1 JPEG stored turned by EXIF is 1x20000)."""
+    Image.fromarray(np.zeros((1, 50000, 3), np.uint8)).save(tmp_path / "wide.png")
+    Image.fromarray(np.zeros((1, 20000, 3), np.uint8)).save(tmp_path / "wide.jpg")
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # rotate 90 degrees: stored 20000x1, upright 1x20000
+    Image.fromarray(np.zeros((1, 20000, 3), np.uint8)).save(tmp_path / "turned.jpg", exif=exif)
+    Image.fromarray(_photo()).save(tmp_path / "ok.jpg", quality=90)
+    paths = [str(tmp_path / n) for n in ("wide.png", "wide.jpg", "turned.jpg", "ok.jpg")]
+    transform = ImageTransform(CFG)
+    decoder = BatchDecoder(device_id=None, cfg=CFG, size=transform.hw)
+    decoded = decoder.decode(paths)
+    sample = transform.empty_batch(1)[0]
+    for path, d in zip(paths[:3], decoded[:3], strict=True):
+        cpu_reason = decode_into(transform, path, sample)
+        assert cpu_reason is not None and "pixel limit" in cpu_reason and "aspect ratio" in cpu_reason
+        assert (d.error, d.image, d.pixels) == (cpu_reason, None, None), path
+    assert "1x20000 would be resized" in str(decoded[2].error)
+    assert decoded[3].error is None and decoded[3].image is not None
+    # The Pillow path's pixels are checked too (a file whose header nvImageCodec cannot read).
+    assert decoder.pillow(paths[0]).pixels is not None
+    decoder.header = lambda path: (None, None)  # type: ignore[method-assign]
+    assert decoder.decode(paths[:1])[0].error == decode_into(transform, paths[0], sample)
+
+
+def test_a_batched_decode_that_raises_sends_its_files_through_pillow(
+    jpegs: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    decoder = BatchDecoder(device_id=None)
+
+    class Broken:
+        def decode(self, *args: object, **kwargs: object) -> list[object]:
+            raise RuntimeError("nvImageCodec: decode failed")
+
+    decoder._decoder = Broken()
+    paths = [str(p) for p in jpegs[:3]]
+    with caplog.at_level(logging.DEBUG, logger="runtime.images.gpu.decode"):
+        decoded = decoder.decode(paths)
+    for path, d in zip(paths, decoded, strict=True):
+        assert d.error is None and d.image is None and d.pixels is not None, path
+        assert np.array_equal(d.pixels, np.asarray(open_image(path)))
+    assert "batched decode raised" in caplog.text and "nvImageCodec: decode failed" in caplog.text

@@ -83,3 +83,39 @@ def test_batched_launch_matches_the_reference_per_image(cfg: Preprocessing) -> N
     for k, px in enumerate(pixels):
         assert np.array_equal(cp.asnumpy(out[k]), resample.resize_crop(px, cfg)), (k, hws[k])
     assert int(out[len(hws)].min()) == 7 == int(out[len(hws)].max())  # no write past the images
+
+
+_SPIN = r"""
+extern "C" __global__ void spin(long long cycles) {
+    long long t0 = clock64();
+    while (clock64() - t0 < cycles) {}
+}
+"""
+
+
+def test_uploads_and_copies_are_ordered_before_the_kernels_on_a_non_blocking_stream() -> None:
+    """The pipeline's stream is non-blocking: work on the legacy default stream is not
+    ordered before it. With that stream held busy, new sizes' tables and the contiguous
+    copy of a channel-strided source must still be in place when the kernels read them
+    (they are made on the resizer's stream, not the default one)."""
+    cp = pytest.importorskip("cupy")
+    from runtime.images.gpu.resize import DeviceResizer
+
+    cfg = CFGS[0]
+    stream = cp.cuda.Stream(non_blocking=True)
+    resizer = DeviceResizer(cfg, None, stream)
+    spin = cp.RawKernel(_SPIN, "spin")
+    rng = np.random.default_rng(3)
+    for hw in [(375, 500), (97, 61), (1200, 1600), (500, 375)]:  # each size new: its tables uploaded now
+        pixels = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
+        with stream:
+            bgr = cp.asarray(np.ascontiguousarray(pixels[..., ::-1]))
+        stream.synchronize()
+        source = bgr[..., ::-1]  # channel stride -1: batch_into copies it first
+        out = cp.zeros((1, 224, 224, 3), dtype=cp.uint8)
+        stream.synchronize()
+        spin((1,), (1,), (np.int64(2_000_000_000),), stream=cp.cuda.Stream.null)  # about a second
+        resizer.batch_into([source], out)
+        stream.synchronize()  # the resizer's stream only: the default stream may still spin
+        assert np.array_equal(cp.asnumpy(out[0]), resample.resize_crop(pixels, cfg)), hw
+        cp.cuda.Stream.null.synchronize()

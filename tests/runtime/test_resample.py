@@ -94,3 +94,11 @@ def test_fixed_point_weights_sum_to_one() -> None:
 def test_unsupported_interpolation_is_refused() -> None:
     with pytest.raises(ValueError, match="lanczos"):
         resample.coefficients(10, 5, "lanczos")
+
+
+def test_rows_are_copies_so_a_cached_plan_keeps_only_the_crop() -> None:
+    taps = resample.coefficients(50_000, 256, "bicubic")
+    kept = taps.rows(10, 20)
+    assert len(kept.start) == 10 and np.array_equal(kept.weights, taps.weights[10:20])
+    for part, whole in ((kept.start, taps.start), (kept.count, taps.count), (kept.weights, taps.weights)):
+        assert not np.shares_memory(part, whole)

@@ -5,6 +5,10 @@ a short last chunk padded). Chunk i+1 is staged into the other slot and copied t
 GPU while chunk i executes; its logits come back on the third stream while chunk i+1
 runs. Events order the streams; the host waits only for a slot it is about to reuse.
 `infer_batches` carries the same pipeline across successive batches.
+
+`release_inputs` waits until the caller's memory has been read: for a copied chunk that
+is its copy (`ev_in`), but a GPU chunk read in place is read by the engine itself, so
+its guard is the event recorded on the compute stream after the launch (`ev_exec`).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ class Pipeline:
 
     def __init__(self, run: EngineRun, cuda: CudaApi, lane: Lane) -> None:
         self.r, self.lane, self.cuda = run, lane, cuda
-        self._last: Slot | None = None
+        self._guards: list[int] = []  # events after which the last batch's memory is read
 
     def submit(self, batch: Batch) -> None:
         shape = tuple(int(d) for d in batch.source.shape)
         profile = self.r.profiles.choose(shape)  # names the caller's shape, not a chunk's
         chunks = ProfileSet.chunks(shape[0], profile)
         batch.pending = len(chunks)
+        self._guards = []
         for chunk in chunks:
             slot = self.lane.slots[self.lane.next_slot]
             self.lane.next_slot ^= 1
@@ -39,8 +44,11 @@ class Pipeline:
             self._enqueue(Task(batch, chunk, profile), slot)
 
     def release_inputs(self) -> None:
-        if self._last is not None:
-            self.cuda.event_synchronize(self._last.ev_in)
+        """Return once the last submitted batch's memory is no longer read (refillable)."""
+        # An event re-recorded for a later chunk of this batch guards that chunk; the
+        # earlier one's read is over, as its slot was finished before it was reused.
+        for event in dict.fromkeys(self._guards):
+            self.cuda.event_synchronize(event)
 
     def finish(self, batch: Batch) -> None:
         for slot in self._in_flight_order():
@@ -75,12 +83,11 @@ class Pipeline:
         per_image = int(np.prod(run_shape[1:])) * r.in_itemsize
         real, total = chunk.size * per_image, chunk.run * per_image
         slot.task = task
-        self._last = slot
-        graph = r.cuda_graph
+        in_place = False
         if isinstance(source, DeviceArray):
             src = source.ptr + chunk.start * per_image
-            if not graph and not chunk.padded:
-                input_ptr = src  # read in place: no copy at all
+            if not r.cuda_graph and not chunk.padded:
+                input_ptr, in_place = src, True  # read in place: no copy at all
             else:
                 cuda.dtod_async(slot.d_in, src, real, lane.h2d)
                 if chunk.padded:
@@ -101,6 +108,7 @@ class Pipeline:
         cuda.stream_wait_event(lane.compute, slot.ev_in)
         launch(r, cuda, lane, task.profile, run_shape, input_ptr, slot)
         cuda.event_record(slot.ev_exec, lane.compute)
+        self._guards.append(slot.ev_exec if in_place else slot.ev_in)
         cuda.stream_wait_event(lane.d2h, slot.ev_exec)
         cuda.dtoh_async(slot.h_out_ptr, slot.d_out, chunk.size * r.num_classes * FLOAT32_BYTES, lane.d2h)
         cuda.event_record(slot.ev_out, lane.d2h)

@@ -52,7 +52,8 @@ class DevicePipeline:
         self._cp = cp
         with cp.cuda.Device(self.device_id):
             self._stream = cp.cuda.Stream(non_blocking=True)
-            self._decoder = BatchDecoder(self.transform.preprocessing.exif_transpose, self.device_id)
+            cfg = self.transform.preprocessing
+            self._decoder = BatchDecoder(cfg.exif_transpose, self.device_id, cfg, self.transform.hw)
             self._resizer = DeviceResizer(self.transform.preprocessing, self.transform.hw, self._stream)
             h, w = self.transform.hw
             slots = self.waiting + 2

@@ -16,8 +16,9 @@ order, with intrinsics that forbid fused multiply-adds (numpy rounds after every
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -71,15 +72,49 @@ extern "C" __global__ void normalise(
 
 _THREADS = 256
 _MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: images per launch
+MAX_PLANS = 256  # source sizes whose plans and device tables are kept (photo sets repeat a few)
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """`make(key)`, kept for the `limit` most recently used keys: a run over files of ever
+    new sizes keeps bounded memory (host plans and their device tables)."""
+
+    def __init__(self, make: Callable[[K], V], limit: int = MAX_PLANS) -> None:
+        if limit < 1:
+            raise ValueError(f"an LRU cache needs a limit of at least 1, got {limit}")
+        self._make, self.limit = make, limit
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def get(self, key: K) -> V:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = self._make(key)
+        self._items[key] = value
+        if len(self._items) > self.limit:
+            self._items.popitem(last=False)
+        return value
 
 
 class _DevicePass:
-    """One resample.Pass with its tables on the device."""
+    """One resample.Pass with its tables on the device, uploaded on `stream` (the kernels'):
+    an upload on another stream (the legacy default one, say) is not ordered before a
+    kernel on a non-blocking stream, which could read a partly copied table."""
 
-    def __init__(self, cp: Any, p: resample.Pass) -> None:
+    def __init__(self, cp: Any, p: resample.Pass, stream: Any) -> None:
         self.pass_ = p
-        self.start = cp.asarray(p.taps.start, dtype=cp.int32)
-        self.weights = cp.asarray(np.ascontiguousarray(p.taps.weights), dtype=cp.int32)
+        with stream:
+            self.start = cp.asarray(p.taps.start, dtype=cp.int32)
+            self.weights = cp.asarray(np.ascontiguousarray(p.taps.weights), dtype=cp.int32)
 
     def out_shape(self, src_hw: tuple[int, int]) -> tuple[int, int, int]:
         """The HxWx3 shape this pass writes from a source of `src_hw`."""
@@ -92,8 +127,9 @@ class _DevicePass:
 class DeviceResizer:
     """Resize + crop of device images (HxWx3 uint8, channels contiguous) into batch slots.
 
-    Plans and tables are cached per source size; `stream` is a CuPy stream all kernels
-    are enqueued on. Callers keep the source images alive until that stream has run."""
+    Plans and tables are cached for the last MAX_PLANS source sizes; `stream` is a CuPy
+    stream all uploads, copies and kernels are enqueued on (None: the legacy default
+    stream). Callers keep the source images alive until that stream has run."""
 
     def __init__(self, cfg: Preprocessing, size: tuple[int, int] | None = None, stream: Any = None) -> None:
         cp = cupy()
@@ -101,13 +137,16 @@ class DeviceResizer:
         module = cp.RawModule(code=_SOURCE, options=("--fmad=false",))
         self._pass_kernel = module.get_function("resample_pass")
         self._normalise_kernel = module.get_function("normalise")
-        self._plans: dict[tuple[int, int], tuple[resample.Plan, list[_DevicePass]]] = {}
+        # A dropped plan's tables go back to CuPy's pool for the stream they were made on,
+        # so a kernel still queued there reads them before their memory is reused.
+        self._plans: LruCache[tuple[int, int], tuple[resample.Plan, list[_DevicePass]]] = LruCache(self._new_plan)
 
-    def _plan(self, hw: tuple[int, int]) -> tuple[resample.Plan, list[_DevicePass]]:
-        if hw not in self._plans:
-            p = resample.plan(hw, self.cfg, self.size)
-            self._plans[hw] = (p, [_DevicePass(self.cp, one) for one in p.passes])
-        return self._plans[hw]
+    def _on_stream(self) -> Any:
+        return self.stream or self.cp.cuda.Stream.null
+
+    def _new_plan(self, hw: tuple[int, int]) -> tuple[resample.Plan, list[_DevicePass]]:
+        p = resample.plan(hw, self.cfg, self.size)
+        return p, [_DevicePass(self.cp, one, self._on_stream()) for one in p.passes]
 
     def _run(self, srcs: Sequence[Any], dp: _DevicePass, dsts: Sequence[Any]) -> None:
         """One pass over images of one size: srcs[j] -> dsts[j], one launch."""
@@ -117,7 +156,7 @@ class DeviceResizer:
             [(s.data.ptr, s.strides[p.axis], s.strides[other], d.data.ptr) for s, d in zip(srcs, dsts, strict=True)],
             dtype=np.int64,
         )
-        with self.stream or self.cp.cuda.Stream.null:
+        with self._on_stream():
             device_table = self.cp.asarray(table)
         n_out = len(p.taps.start)
         total = n_out * p.n_other * 3
@@ -144,12 +183,13 @@ class DeviceResizer:
         """Resize + crop device HxWx3 uint8 `images[j]` into `out[j]` (out: [>= n, oh, ow, 3]
         uint8, C-contiguous): one launch per pass for each source size in the list."""
         cp = self.cp
-        images = [im if im.strides[2] == 1 else cp.ascontiguousarray(im) for im in images]
+        with self._on_stream():  # the copy must precede the kernels that read it
+            images = [im if im.strides[2] == 1 else cp.ascontiguousarray(im) for im in images]
         groups: dict[tuple[int, int], list[int]] = {}
         for j, im in enumerate(images):
             groups.setdefault((int(im.shape[0]), int(im.shape[1])), []).append(j)
         for hw, members in groups.items():
-            p, passes = self._plan(hw)
+            p, passes = self._plans.get(hw)
             for first in range(0, len(members), _MAX_GRID_Y):
                 chunk = members[first : first + _MAX_GRID_Y]
                 self._group([images[j] for j in chunk], p, passes, [out[j] for j in chunk])
@@ -159,7 +199,7 @@ class DeviceResizer:
         g = p.geometry
         (oh, ow) = g.out_hw
         if not passes:  # the resize keeps the size: the crop alone (rare: one copy per image)
-            with self.stream or cp.cuda.Stream.null:
+            with self._on_stream():
                 for s, d in zip(srcs, dsts, strict=True):
                     d[...] = s[g.top : g.top + oh, g.left : g.left + ow]
             return
@@ -167,7 +207,7 @@ class DeviceResizer:
             if k == len(passes) - 1:
                 targets = dsts
             else:  # the intermediate 8-bit image of every source, one allocation
-                with self.stream or cp.cuda.Stream.null:
+                with self._on_stream():
                     scratch = cp.empty((len(srcs), *dp.out_shape(g.in_hw)), dtype=cp.uint8)
                 targets = list(scratch)
             self._run(srcs, dp, targets)
