@@ -19,6 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.cli_support import batch_sizes, guarded  # noqa: E402
+from runtime.errors import UserError  # noqa: E402
 from runtime.images.inputs import collect_images  # noqa: E402
 from runtime.images.pipeline import HostPipeline, ImageTransform  # noqa: E402
 from runtime.manifest import InputSpec, load_manifest  # noqa: E402
@@ -38,14 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    return guarded(lambda: run(args))
 
+
+def run(args: argparse.Namespace) -> int:
+    workers_list = batch_sizes(args.workers, "--workers", minimum=0)  # 0: no worker processes
     cfg = load_manifest(args.model_file).preprocessing
     paths = collect_images(args.images).paths
+    if not paths:
+        raise UserError("--images: no readable image files found")
     print(f"{len(paths)} images, preprocessing {cfg.input_size} px {cfg.interpolation}, batch {args.batch}")
     head = f"{'workers':>7} {'float32 img/s':>14} {'uint8 img/s':>12} {'float/worker':>13} {'uint8/worker':>13} {'uint8/float':>12}"
     print(head)
     print("-" * len(head))
-    for workers in (int(w) for w in args.workers.split(",")):
+    for workers in workers_list:
         rates: dict[str, list[float]] = {"float32": [], "uint8": []}
         pipes = {d: HostPipeline(ImageTransform(cfg, InputSpec(d)), args.batch, workers).start() for d in rates}
         try:

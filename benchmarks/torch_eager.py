@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime import load  # noqa: E402
 from runtime.bench import BenchRow, bench_runner, format_table, row, time_calls  # noqa: E402
+from runtime.cli_support import batch_sizes, guarded  # noqa: E402
 from runtime.manifest import load_manifest  # noqa: E402
 
 
@@ -52,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per batch size")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     args = parser.parse_args(argv)
+    return guarded(lambda: run(args))
 
+
+def run(args: argparse.Namespace) -> int:
+    batches = batch_sizes(args.batch)
     manifest = load_manifest(args.model_file)
-    batches = [int(b) for b in args.batch.split(",")]
     size = (manifest.preprocessing.input_size,) * 2
     with load(args.model_file) as runner:
         rows = bench_runner(runner, batches, size, min_seconds=args.seconds, input_spec=manifest.input_spec)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_support import run_parsed
+from .cli_support import batch_sizes, run_parsed
 
 if TYPE_CHECKING:
     from .images.pipeline import ImageTransform
@@ -141,12 +141,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .manifest import load_manifest
 
     manifest = load_manifest(args.model_file)
-    try:
-        batches = [int(b) for b in args.batch.split(",") if b.strip()]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 1:
-        raise UserError(f"--batch {args.batch}: expected positive sizes like 1,8,32")
+    batches = batch_sizes(args.batch)
     if args.size:
         try:
             h, w = (int(v) for v in args.size.lower().split("x"))

@@ -50,3 +50,14 @@ def guarded(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; no partial artifact was kept", file=sys.stderr)
         return 130
+
+
+def batch_sizes(text: str, flag: str = "--batch", minimum: int = 1) -> list[int]:
+    """`--batch 1,8,32` as [1, 8, 32]: the size lists of bench and the benchmarks."""
+    try:
+        sizes = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < minimum:
+        raise UserError(f"{flag} {text}: expected comma-separated whole numbers >= {minimum}, like 1,8,32")
+    return sizes
