@@ -22,8 +22,10 @@ from runtime.io import atomic_path  # noqa: E402
 
 def write_samples(out: Path, count: int) -> int:
     """Save the first `count` test digits into `out`; returns how many were written."""
+    if count < 1:
+        raise UserError(f"COUNT {count}: expected at least 1")
     test = load_digits("test")
-    if not 1 <= count <= len(test.labels):
+    if count > len(test.labels):
         raise UserError(f"COUNT {count}: expected 1 to {len(test.labels)} (the size of the digits test split)")
     for i in range(count):
         with atomic_path(out / f"test{i:03d}_true{test.labels[i]}.png") as tmp:
