@@ -36,8 +36,10 @@ $(VENV)/.installed: pyproject.toml
 lint: setup
 	$(PY) -m ruff check .
 
+# scripts/ and benchmarks/ are folders of stand-alone files, not packages: each file is
+# checked as a top-level module, so no two of them may share a name.
 typecheck: setup
-	$(PY) -m mypy convmixer export calibration runtime
+	$(PY) -m mypy convmixer export calibration runtime scripts benchmarks
 
 # What CI runs: lint, type-check (TensorRT code against tensorrt-stubs), then every test
 # this machine can run, real TensorRT-RTX builds (marker rtx) included; GPU/TensorRT tests

@@ -23,6 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.cli_support import MAX_BATCH, MAX_SECONDS, guarded, real, whole_list  # noqa: E402
+from runtime.errors import UserError  # noqa: E402
+
 MODES = ("eager", "amp", "channels_last", "compile")
 LABELS = {
     "eager": "eager FP32",
@@ -51,28 +54,38 @@ def time_gpu(fn: Callable[[], object], warmup: int, min_iters: int, min_seconds:
     return np.asarray(times)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="convmixer_768_32")
     parser.add_argument("--checkpoint", type=Path)
-    parser.add_argument("--batch", default="1,2,4,8,16,32,64,128,256")
-    parser.add_argument("--seconds", type=float, default=1.0, help="minimum timed seconds per cell")
-    parser.add_argument("--modes", default=",".join(MODES))
-    args = parser.parse_args()
+    parser.add_argument(
+        "--batch",
+        type=whole_list("--batch", 1, MAX_BATCH),
+        default=[1, 2, 4, 8, 16, 32, 64, 128, 256],
+        help="comma-separated batch sizes",
+    )
+    parser.add_argument(
+        "--seconds", type=real("--seconds", 0.01, MAX_SECONDS), default=1.0, help="minimum timed seconds per cell"
+    )
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
+    return guarded(lambda: run(parser.parse_args(argv)))
 
-    import torch
+
+def run(args: argparse.Namespace) -> int:
+    batches: list[int] = args.batch
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or not modes:
+        raise UserError(f"--modes {args.modes}: unknown mode(s) {', '.join(unknown)}; expected {', '.join(MODES)}")
+    try:
+        import torch
+    except ImportError:
+        raise UserError("this benchmark needs PyTorch with CUDA (pip install torch, a CUDA build)") from None
+    if not torch.cuda.is_available():
+        raise UserError("this benchmark needs a CUDA GPU, and torch sees none (torch.cuda.is_available() is False)")
 
     import convmixer
 
-    if not torch.cuda.is_available():
-        print("error: no CUDA GPU visible to torch", file=sys.stderr)
-        return 2
-    modes = [m for m in args.modes.split(",") if m]
-    unknown = sorted(set(modes) - set(MODES))
-    if unknown:
-        print(f"error: unknown mode(s) {', '.join(unknown)}; expected {', '.join(MODES)}", file=sys.stderr)
-        return 2
-    batches = [int(b) for b in args.batch.split(",")]
     variant = convmixer.get_variant(args.model)
     size = variant.preprocessing.input_size
     torch.backends.cudnn.benchmark = True
@@ -82,15 +95,17 @@ def main() -> int:
     device = torch.device("cuda")
     model = convmixer.create_model(args.model, args.checkpoint).to(device).eval()
     model_cl = convmixer.create_model(args.model, args.checkpoint).to(device).eval()
-    model_cl = model_cl.to(memory_format=torch.channels_last)
-    compiled = torch.compile(model_cl) if "compile" in modes else None
+    model_cl = model_cl.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
+    # The network each mode calls; AMP modes run it under autocast, channels_last ones on NHWC memory.
+    nets: dict[str, Callable[[torch.Tensor], object]] = {"eager": model, "amp": model, "channels_last": model_cl}
+    if "compile" in modes:
+        nets["compile"] = torch.compile(model_cl)
 
     def runner(mode: str, x: torch.Tensor) -> Callable[[], object]:
+        net = nets[mode]
         if mode == "eager":
-            return lambda: model(x)
-        xc = x.contiguous(memory_format=torch.channels_last)
-        net = compiled if mode == "compile" else model_cl if mode == "channels_last" else model
-        xin = xc if mode in ("channels_last", "compile") else x
+            return lambda: net(x)
+        xin = x.contiguous(memory_format=torch.channels_last) if mode in ("channels_last", "compile") else x
 
         def call() -> object:
             with torch.autocast("cuda", dtype=torch.float16):

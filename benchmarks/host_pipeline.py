@@ -19,6 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.cli_support import MAX_BATCH, guarded, whole, whole_list  # noqa: E402
+from runtime.errors import UserError  # noqa: E402
 from runtime.images.inputs import collect_images  # noqa: E402
 from runtime.images.pipeline import HostPipeline  # noqa: E402
 from runtime.images.transform import ImageTransform  # noqa: E402
@@ -35,18 +37,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_file", type=Path, help="a model file with model.json beside it")
     parser.add_argument("--images", nargs="+", required=True)
-    parser.add_argument("--workers", default="1", help="comma-separated worker counts")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--workers", type=whole_list("--workers", 0, 256), default=[1], help="comma-separated worker counts"
+    )
+    parser.add_argument("--batch", type=whole("--batch", 1, MAX_BATCH), default=32)
+    parser.add_argument("--rounds", type=whole("--rounds", 1, 1000), default=3)
+    return guarded(lambda: run(parser.parse_args(argv)))
 
+
+def run(args: argparse.Namespace) -> int:
+    workers_list: list[int] = args.workers  # 0: no worker processes
     cfg = load_manifest(args.model_file).preprocessing
     paths = collect_images(args.images).paths
+    if not paths:
+        raise UserError("--images: no readable image files found")
     print(f"{len(paths)} images, preprocessing {cfg.input_size} px {cfg.interpolation}, batch {args.batch}")
     head = f"{'workers':>7} {'float32 img/s':>14} {'uint8 img/s':>12} {'float/worker':>13} {'uint8/worker':>13} {'uint8/float':>12}"
     print(head)
     print("-" * len(head))
-    for workers in (int(w) for w in args.workers.split(",")):
+    for workers in workers_list:
         rates: dict[str, list[float]] = {"float32": [], "uint8": []}
         pipes = {d: HostPipeline(ImageTransform(cfg, InputSpec(d)), args.batch, workers).start() for d in rates}
         try:

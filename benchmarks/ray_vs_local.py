@@ -94,13 +94,13 @@ def rows(path: Path) -> dict[str, dict]:  # type: ignore[type-arg]
     return {r["path"]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path)
     parser.add_argument("images", nargs="+")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between memory samples")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         out = {k: Path(tmp) / f"{k}.jsonl" for k in ("local", "ray")}

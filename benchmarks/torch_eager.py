@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime import load  # noqa: E402
 from runtime.bench import BenchRow, bench_runner, format_table, row, time_calls  # noqa: E402
+from runtime.cli_support import MAX_BATCH, MAX_SECONDS, guarded, real, whole_list  # noqa: E402
 from runtime.manifest import load_manifest  # noqa: E402
 
 
@@ -48,13 +49,19 @@ def torch_rows(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_file", type=Path, help=".onnx or .engine with model.json beside it")
-    parser.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
-    parser.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per batch size")
+    parser.add_argument(
+        "--batch", type=whole_list("--batch", 1, MAX_BATCH), default=[1, 8, 32], help="comma-separated batch sizes"
+    )
+    parser.add_argument(
+        "--seconds", type=real("--seconds", 0.01, MAX_SECONDS), default=2.0, help="minimum timed seconds per batch size"
+    )
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    args = parser.parse_args(argv)
+    return guarded(lambda: run(parser.parse_args(argv)))
 
+
+def run(args: argparse.Namespace) -> int:
+    batches: list[int] = args.batch
     manifest = load_manifest(args.model_file)
-    batches = [int(b) for b in args.batch.split(",")]
     size = (manifest.preprocessing.input_size,) * 2
     with load(args.model_file) as runner:
         rows = bench_runner(runner, batches, size, min_seconds=args.seconds, input_spec=manifest.input_spec)

@@ -152,3 +152,4 @@ def guarded(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; no partial artifact was kept", file=sys.stderr)
         return 130
+

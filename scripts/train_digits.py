@@ -57,18 +57,25 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(1) == y).float().mean())
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=convmixer.WEIGHTS_DIR / "convmixer_digits.safetensors")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--limit",
+        type=int,
+        help="train on the first N training images only (a quick check; the bundled weights use all)",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     gen = torch.Generator().manual_seed(args.seed)
     x_train, y_train = tensors("train")
+    if args.limit is not None:
+        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
     x_test, y_test = tensors("test")
     model = convmixer.ConvMixer(**convmixer.get_variant(NAME).arch())
     batch = 64

@@ -8,6 +8,7 @@ unless CONVMIXER_REQUIRE_GPU=1 (make test-gpu), which turns the skip into a fail
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cuda_device_count() -> int:
+    """The runtime's own answer: 0 without cuda-python, a driver or a GPU."""
+    from runtime.backends.cuda import CudaPython
+    from runtime.errors import UserError
+
     try:
-        from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
-    except ImportError:
-        try:
-            from cuda import cudart  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            return 0
-    err, count = cudart.cudaGetDeviceCount()
-    return int(count) if int(err) == 0 else 0
+        return CudaPython().device_count()
+    except UserError:  # cuda-python is not installed
+        return 0
 
 
 def _missing(marker: str) -> str | None:
@@ -65,18 +65,49 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 
 
 @pytest.fixture(scope="session")
-def digits_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """build/convmixer_digits/ with model.onnx, model.json, golden.npz (real digit images)."""
+def digit_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 12 images of the digits test split as PNGs, named `NN_labelL.png`. Read only."""
     from runtime.images.datasets import load_digits
 
-    out = tmp_path_factory.mktemp("convmixer_digits")
-    samples = tmp_path_factory.mktemp("digit_samples")
+    out = tmp_path_factory.mktemp("digit_images")
     test = load_digits("test")
-    for i in range(8):
-        test.image(i).save(samples / f"{i:02d}_label{test.labels[i]}.png")
+    for i in range(12):
+        test.image(i).save(out / f"{i:02d}_label{test.labels[i]}.png")
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_export(digit_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """build/convmixer_digits/ with model.onnx, model.json, golden.npz (the first 8 digit_images)."""
     from export.onnx_export import export_onnx
 
-    export_onnx("convmixer_digits", out_dir=out, golden_images=samples)
+    out = tmp_path_factory.mktemp("convmixer_digits")
+    export_onnx("convmixer_digits", out_dir=out, golden_images=digit_images)
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_int8(digits_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits export plus model.fp16.onnx, and model.int8.onnx with calibration.json made by
+    `python -m calibration --data digits --limit 256` (entropy). Read only: copy it to change it."""
+    from export.fp16 import convert_fp16
+
+    out = tmp_path_factory.mktemp("digits_int8")
+    for name in ("model.onnx", "model.json", "golden.npz"):
+        shutil.copy(digits_export / name, out / name)
+    convert_fp16(out / "model.onnx")
+    res = run_cli("calibration", str(out / "model.onnx"), "--data", "digits", "--limit", "256")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_uint8_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """convmixer_digits exported with `--input uint8` (uint8 NHWC in). Read only: copy it to write beside it."""
+    from export.onnx_export import export_onnx
+
+    out = tmp_path_factory.mktemp("digits_uint8")
+    export_onnx("convmixer_digits", out_dir=out, input_dtype="uint8")
     return out
 
 

@@ -85,11 +85,22 @@ def test_failed_export_leaves_no_artifact(tmp_path: Path, monkeypatch: pytest.Mo
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_cli_end_to_end_and_bad_checkpoint(tmp_path: Path) -> None:
-    out = tmp_path / "digits"
-    ok = run_cli("export", "onnx", "--model", "convmixer_digits", "--out", str(out))
-    assert ok.returncode == 0, ok.stderr
-    assert {p.name for p in out.iterdir()} == {"model.onnx", "model.json", "golden.npz"}
+@pytest.fixture(scope="module")
+def cli_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`python -m export onnx` run once, from a checkpoint with EMA weights, for the tests below."""
+    d = tmp_path_factory.mktemp("cli_export")
+    state = convmixer.create_model("convmixer_digits").state_dict()
+    torch.save({"state_dict": state, "state_dict_ema": state}, d / "ckpt.pth")
+    res = run_cli(
+        "export", "onnx", "--model", "convmixer_digits", "--checkpoint", str(d / "ckpt.pth"), "--out", str(d / "m"),
+        "--no-ema", "--no-exif-transpose",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return d / "m"
+
+
+def test_cli_end_to_end_and_bad_checkpoint(cli_export: Path, tmp_path: Path) -> None:
+    assert {p.name for p in cli_export.iterdir()} == {"model.onnx", "model.json", "golden.npz"}
 
     bad = tmp_path / "bad.pth"
     torch.save(convmixer.create_model("convmixer_256_8", dim=8, depth=1).state_dict(), bad)
@@ -105,18 +116,8 @@ def test_cli_end_to_end_and_bad_checkpoint(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "registered:" in unknown.stderr
 
 
-def test_manifest_records_exif_and_the_checkpoint_entry_used(tmp_path: Path) -> None:
-    model = convmixer.create_model("convmixer_digits")
-    state = model.state_dict()
-    path = tmp_path / "ckpt.pth"
-    torch.save({"state_dict": state, "state_dict_ema": state}, path)
-    out = tmp_path / "m"
-    res = run_cli(
-        "export", "onnx", "--model", "convmixer_digits", "--checkpoint", str(path), "--out", str(out),
-        "--no-ema", "--no-exif-transpose",
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    m = json.loads((out / "model.json").read_text())
+def test_manifest_records_exif_and_the_checkpoint_entry_used(cli_export: Path) -> None:
+    m = json.loads((cli_export / "model.json").read_text())
     assert m["weights"]["state_dict_key"] == "state_dict"
     assert m["preprocessing"]["exif_transpose"] is False
     assert m["input"] == {"name": "images", "dtype": "float32", "layout": "NCHW"}

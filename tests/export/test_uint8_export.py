@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from export import fp16
-from export.onnx_export import export_onnx
 from runtime.images.preprocess import Preprocessing
 from runtime.images.transform import ImageTransform
 from runtime.manifest import InputSpec
@@ -21,10 +20,8 @@ from runtime.parity_check import load_golden
 
 
 @pytest.fixture(scope="module")
-def uint8_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("digits_uint8")
-    export_onnx("convmixer_digits", out_dir=out, input_dtype="uint8")
-    return out
+def uint8_export(digits_uint8_export: Path) -> Path:
+    return digits_uint8_export
 
 
 def _session(path: Path) -> ort.InferenceSession:

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,14 +148,12 @@ def _closed_port() -> int:
 @pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}", "no-port-here"])
 def test_unreachable_address_is_one_line(digits_export: Path, images: Path, address: str) -> None:
     address = address.format(port=_closed_port())
-    start = time.monotonic()
     res = run_cli(
         "runtime", "classify", str(digits_export / "model.onnx"), str(images), "--ray", "--ray-address", address,
         timeout=60,
-    )  # fmt: skip
+    )  # fmt: skip  # a join that hangs fails on the timeout
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and res.stderr.startswith(f"error: --ray-address {address}")
-    assert time.monotonic() - start < 60
 
 
 @pytest.fixture
@@ -205,13 +202,20 @@ def test_a_silent_server_is_not_taken_for_ray() -> None:
             check_reachable(address, timeout=0.5)
 
 
-def test_unwritable_output_fails_before_ray_starts(digits_export: Path, images: Path, tmp_path: Path) -> None:
+def test_unwritable_output_fails_before_ray_starts(
+    digits_export: Path, images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a-file").write_text("")
     target = tmp_path / "a-file" / "out.csv"
-    start = time.monotonic()
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        pytest.fail("a Ray cluster was started or joined before the output was found unwritable")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
+    monkeypatch.setattr(ray, "init", no_cluster)
     with pytest.raises(OSError, match="cannot write it") as raised:
         runtime_ray_classify(digits_export / "model.onnx", [images / "broken.png"], target)
-    assert time.monotonic() - start < 5  # no cluster was started for it
     assert raised.value.filename == str(target)
     model, image = str(digits_export / "model.onnx"), str(images / "broken.png")
     for ray_flags in ([], ["--ray"]):  # an OS error exits 74 (EX_IOERR) with or without Ray
