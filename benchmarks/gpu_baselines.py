@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated batch sizes",
     )
     parser.add_argument(
-        "--seconds", type=real("--seconds", 0.01, MAX_SECONDS), default=1.0, help="minimum timed seconds per cell"
+        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=1.0, help="minimum timed seconds per cell"
     )
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     return guarded(lambda: run(parser.parse_args(argv)))

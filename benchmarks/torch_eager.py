@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "--batch", type=whole_list("--batch", 1, MAX_BATCH), default=[1, 8, 32], help="comma-separated batch sizes"
     )
     parser.add_argument(
-        "--seconds", type=real("--seconds", 0.01, MAX_SECONDS), default=2.0, help="minimum timed seconds per batch size"
+        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=2.0, help="minimum timed seconds per batch size"
     )
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     return guarded(lambda: run(parser.parse_args(argv)))

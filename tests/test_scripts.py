@@ -23,6 +23,7 @@ SCRIPTS = sorted([*(ROOT / "scripts").glob("*.py"), *(ROOT / "benchmarks").glob(
 NO_TINY_RUN_HERE = {
     "engine_summary": "reads built engines; `make engine` runs it",
     "gpu_baselines": "needs a CUDA GPU; test_gpu_only_scripts_say_so_in_one_line runs it without one",
+    "gpu_pipeline": "its --cpu-backend run is tests/runtime/test_gpu_pipeline_bench.py",
     "ray_vs_local": "starts Ray clusters (a minute on 2 cores); tests/runtime/test_ray_classify.py compares the two",
     "torch_eager": "run on the digits export by tests/runtime/test_bench.py",
 }
