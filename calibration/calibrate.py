@@ -138,7 +138,7 @@ def calibrate(
     source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
     settings = _settings(onnx_path, source.fingerprint, options)
     if not force and up_to_date(report_path, int8_path, settings):
-        log.info("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)
+        log.debug("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)
         return report_path, None
 
     log.info("calibration data: %s", source.description)
