@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import Preprocessing
+from .preprocess import Preprocessing, resized_size
 
 PRECISION_BITS = 32 - 8 - 2
 HALF = 1 << (PRECISION_BITS - 1)
@@ -117,17 +117,8 @@ class Geometry:
 def geometry(in_hw: tuple[int, int], cfg: Preprocessing, size: tuple[int, int] | None = None) -> Geometry:
     """The sizes `resize_and_crop` computes for a source of `in_hw` (H, W)."""
     height, width = size or (cfg.input_size, cfg.input_size)
-    scale_h = math.floor(height / cfg.crop_pct)
-    scale_w = math.floor(width / cfg.crop_pct)
     ih, iw = in_hw
-    if height == width:
-        if iw <= ih:
-            new_w, new_h = scale_w, int(scale_w * ih / iw)
-        else:
-            new_w, new_h = int(scale_h * iw / ih), scale_h
-    else:
-        ratio = max(scale_h / ih, scale_w / iw)
-        new_w, new_h = max(scale_w, round(iw * ratio)), max(scale_h, round(ih * ratio))
+    new_w, new_h = resized_size(iw, ih, cfg, size)  # the one rule, and its memory bound
     top = int(round((new_h - height) / 2.0))
     left = int(round((new_w - width) / 2.0))
     return Geometry((ih, iw), (new_h, new_w), top, left, (height, width))
