@@ -46,10 +46,13 @@ class ArrayRows:
 
 def _load(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
-        if path.suffix == ".npy":
+        if path.suffix.lower() == ".npy":
             return np.load(path, mmap_mode="r"), None  # memory-mapped: read batch by batch
         with np.load(path) as npz:
-            key = "images" if "images" in npz.files else npz.files[0]
+            arrays = [k for k in npz.files if k != "labels"]
+            if "images" not in npz.files and not arrays:
+                raise UserError(f"--data {path}: holds no images array (only {', '.join(npz.files) or 'nothing'})")
+            key = "images" if "images" in npz.files else arrays[0]
             return npz[key], (npz["labels"] if "labels" in npz.files else None)
     except (OSError, ValueError, IndexError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"--data {path}: not a readable {path.suffix} file ({exc})") from None

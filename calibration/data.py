@@ -191,7 +191,7 @@ def open_source(
     path = Path(data)
     if data == "digits":
         source = _digits(transform, limit, classes)
-    elif path.is_file() and path.suffix in (".npy", ".npz"):
+    elif path.is_file() and path.suffix.lower() in (".npy", ".npz"):
         source = _array_file(path, cfg, spec, limit, heldout, classes)
     elif path.is_file():
         raise UserError(f"--data {path}: expected an image folder, a .npy/.npz file or 'digits'")

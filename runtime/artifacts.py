@@ -151,9 +151,4 @@ def model_artifacts(model_file: str | Path) -> list[Path]:
     for graph in [onnx_for_precision(onnx, p) for p in PRECISIONS] + [model_file]:
         engine = model_file if model_file.name.endswith(ENGINE_SUFFIX) and graph == model_file else engine_path_for(graph)
         paths += [graph, engine, sidecar_path(engine), layers_path(engine), parity_path(engine), parity_path(graph)]
-    stem = _strip(onnx.name, ONNX_SUFFIX) + "."
-    try:  # and whatever else of the model lies there (external weight data, say)
-        paths += sorted(p for p in folder.iterdir() if p.name.startswith(stem))
-    except OSError:
-        pass
     return list(dict.fromkeys(paths))

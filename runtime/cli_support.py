@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 
 from .errors import UserError, describe_os_error
-from .log_repeats import summarise_repeats
+from .log_repeats import flush_repeats, summarise_repeats
 from .signals import EXIT_TERMINATED, Terminated, sigterm_raises
 
 EXIT_OS_ERROR = 74
@@ -137,7 +137,10 @@ def guarded(main: Callable[[], int]) -> int:
     """
     try:
         with sigterm_raises():
-            return main()
+            try:
+                return main()
+            finally:
+                flush_repeats()  # the counts before the closing line, which stays last
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -35,7 +35,10 @@ class RepeatSummary(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.WARNING or logging.getLogger().isEnabledFor(logging.DEBUG):
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed log call: let the handler report it as logging does
+            return True
         key = (record.name, kind_of(message))
         self.counts[key] += 1
         if self.counts[key] == 1:
@@ -52,8 +55,10 @@ class RepeatSummary(logging.Filter):
         ]
 
     def flush(self) -> None:
+        """Say how many of each kind were held back, and start counting afresh."""
         lines = self.summary()
         self.counts.clear()
+        self.first.clear()
         for line in lines:
             logging.getLogger("repeats").warning("%s", line)
 
@@ -61,14 +66,22 @@ class RepeatSummary(logging.Filter):
 _installed: RepeatSummary | None = None  # one per process: setup_logging may run more than once
 
 
+def flush_repeats() -> None:
+    """Print the held-back counts now (before a command's closing line), if summarising."""
+    if _installed is not None:
+        _installed.flush()
+
+
 def summarise_repeats() -> RepeatSummary:
     """Put a RepeatSummary on the root logger's handlers (Python warnings included, through
-    logging) and print its summary when the process ends; returns it."""
+    logging); returns it. The command flushes it before its last line (cli_support.guarded);
+    the process's exit flushes what a command that never got there held back."""
     global _installed
     logging.captureWarnings(True)
     if _installed is None:
         _installed = RepeatSummary()
         atexit.register(_installed.flush)
+    _installed.flush()  # a new command (main() called again in one process) counts its own
     for handler in logging.getLogger().handlers:
         # The console handler logging.basicConfig makes; not a test harness's capture handler.
         if type(handler) is logging.StreamHandler and _installed not in handler.filters:

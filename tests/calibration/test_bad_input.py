@@ -56,6 +56,12 @@ def test_no_usable_image_says_how_many_are_needed(digits_export: Path, tmp_path:
     assert sorted(p.name for p in onnx_path.parent.iterdir()) == ["golden.npz", "model.json", "model.onnx"]
 
 
+def _upper_case_npy(path: Path) -> Path:
+    with path.open("wb") as f:  # np.save would add ".npy" to a name that ends ".NPY"
+        np.save(f, np.zeros((20, 3, 32, 32), np.uint8))
+    return path
+
+
 def _labelled(path: Path, labels: np.ndarray) -> Path:
     np.savez(path, images=np.zeros((20, 3, 32, 32), np.float32), labels=labels)
     return path
@@ -69,8 +75,10 @@ def _labelled(path: Path, labels: np.ndarray) -> Path:
         (lambda p: _labelled(p / "high.npz", np.full(20, 10)), "but the model has 10 classes"),
         (lambda p: np.save(p / "tiny.npy", np.zeros((20, 3, 1, 1), np.float32)) or p / "tiny.npy", "32x32 crops"),
         (lambda p: np.save(p / "u8.npy", np.zeros((20, 3, 32, 32), np.uint8)) or p / "u8.npy", "normalised float"),
+        (lambda p: np.savez(p / "labels-only.npz", labels=np.zeros(20)) or p / "labels-only.npz", "no images array"),
+        (lambda p: _upper_case_npy(p / "U8.NPY"), "normalised float"),
     ],
-    ids=["few-labels", "nan-labels", "label-out-of-range", "1x1", "uint8-for-float-model"],
+    ids=["few-labels", "nan-labels", "label-out-of-range", "1x1", "uint8-for-float-model", "labels-only", "upper-case"],
 )
 def test_unusable_arrays_are_one_line_exit_2(digits_export: Path, tmp_path: Path, capsys, make, message: str) -> None:  # type: ignore[no-untyped-def]
     onnx_path = copy_export(digits_export, tmp_path / "m")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -47,3 +49,14 @@ def test_decode_gpu_without_the_gpu_path_is_one_line_exit_2(digits_export: Path,
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --decode gpu: ") and "onnxruntime" in lines[0]
+
+
+@pytest.mark.parametrize("backend", ["tensorrt", "tensorrt-rtx"])
+def test_either_tensorrt_flavour_may_take_the_gpu_path(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An activated runner reports its flavour ("tensorrt-rtx" for RTX engines), which a Ray
+    actor passes on: it is a GPU backend like "tensorrt", not a CPU one."""
+    from runtime.images import gpu
+
+    monkeypatch.setattr(gpu, "cupy", lambda: (_ for _ in ()).throw(gpu.UserError("CuPy is not installed")))
+    assert gpu.missing(backend) == "CuPy is not installed"
+    assert "runs on the CPU" in str(gpu.missing("onnxruntime"))

@@ -57,3 +57,42 @@ def test_kind_ignores_numbers_and_quoted_names() -> None:
     )
     assert kind_of("Removing initializer 'a_zero_point'") == kind_of("Removing initializer 'b'")
     assert kind_of("NO CHECKPOINT") != kind_of("checkpoint loaded")
+
+
+TWO_COMMANDS = """
+import argparse, logging, sys
+from runtime.cli_support import run_parsed
+from runtime.errors import UserError
+
+def command(args):
+    for scale in args.scales:
+        logging.getLogger("export.trt.log").warning("layer %r scale %s", args.layer, scale)
+    if args.fail:
+        raise UserError("boom")
+    return 0
+
+parser = argparse.ArgumentParser()
+parser.add_argument("-v", "--verbose", action="store_true")
+parser.add_argument("layer")
+parser.add_argument("--fail", action="store_true")
+parser.set_defaults(func=command, scales=[1.5, 2.5, 3.5])
+print(run_parsed(parser, ["a", "--fail"]), run_parsed(parser, ["c"]), file=sys.stderr)
+"""
+
+
+def test_the_summary_comes_before_the_error_line_and_each_command_counts_its_own() -> None:
+    """main() run twice in one process (as tests and notebooks do): the first command's
+    summary precedes its error line, and the second command's first warning is shown."""
+    res = subprocess.run(
+        [sys.executable, "-c", TWO_COMMANDS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    lines = res.stderr.splitlines()
+    error = lines.index("error: boom")
+    assert "layer 'a' scale 1.5 ... and 2 more like it" in lines[error - 1]
+    assert any("layer 'c' scale 1.5" in line and "more like it" not in line for line in lines[error + 1 :])
+    assert "layer 'c' scale 1.5 ... and 2 more like it" in lines[-2] and lines[-1] == "2 0"

@@ -91,9 +91,10 @@ def test_existing_folder_is_refused_before_any_work(
 
 def test_a_new_or_own_previous_output_is_fine(setup: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     model, images = setup
-    out = images.parent / "preds.jsonl"
-    for _ in range(2):  # the second run replaces its own earlier results
-        assert (
-            runtime_cli.main(["classify", str(model / "model.onnx"), str(images / "a.png"), "--output", str(out)]) == 0
-        )
-    assert len(out.read_text().splitlines()) == 1
+    for out in (images.parent / "preds.jsonl", model / "model.preds.jsonl"):  # beside the model too
+        for _ in range(2):  # the second run replaces its own earlier results
+            assert (
+                runtime_cli.main(["classify", str(model / "model.onnx"), str(images / "a.png"), "--output", str(out)])
+                == 0
+            )
+        assert len(out.read_text().splitlines()) == 1

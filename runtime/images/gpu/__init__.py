@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from ...errors import UserError
+from ...flavours import FLAVOURS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def cupy() -> Any:
 def missing(backend: str, device: bool = True) -> str | None:
     """Why the GPU path cannot run with `backend` here, or None when it can. `device=False`
     checks the backend and the extra only (a Ray driver, whose actors have the GPUs)."""
-    if backend != "tensorrt":
+    if backend not in FLAVOURS:  # "tensorrt" (runtime.load's name) or the flavour a runner reports
         return f"the {backend} backend runs on the CPU (the GPU path feeds TensorRT engines)"
     # CuPy and the device first: importing nvImageCodec without nvJPEG2000 / nvTIFF prints
     # several lines to stderr, which a run that cannot use the GPU anyway should not show.
