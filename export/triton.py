@@ -42,7 +42,6 @@ from .outputs import refuse_repository_path
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("engine", "onnx")
 DEFAULT_MAX_BATCH = 32  # ONNX graphs have no profile; Triton needs a limit to batch requests
 QUEUE_DELAY_US = 1000  # how long Triton may hold a request to fill a preferred batch
 LABELS_FILE = "labels.txt"

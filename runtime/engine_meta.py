@@ -24,7 +24,6 @@ from .manifest import Manifest
 
 log = logging.getLogger(__name__)
 
-SHAPE_KEYS = ("min", "opt", "max")
 # GPUs TensorRT-RTX never targets, by compute capability: data-centre Hopper and the
 # Jetson modules (Xavier 7.2, Orin 8.7, Thor 10.1 before CUDA 13 and 11.0 since).
 _NOT_RTX = {"9.0": "Hopper", "7.2": "Jetson", "8.7": "Jetson", "10.1": "Jetson", "11.0": "Jetson"}
