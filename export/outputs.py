@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from runtime.errors import UserError
+from runtime.io import same_file
 
 # Packages this toolchain's dependencies import when they find them (torch probes for
 # `triton`), whether or not they are installed here.
@@ -23,17 +24,15 @@ PROBED_PACKAGES = ("triton",)
 
 def refuse_clobbering(outputs: Mapping[str, Path | None], inputs: Iterable[Path]) -> None:
     """UserError when an output (named by the option or role that chose it) is one of
-    `inputs` or an existing folder; checked before the work, not after."""
-    protected = {Path(p).resolve(): Path(p) for p in inputs}
+    `inputs` (the same file, links included) or an existing folder; checked before the work."""
+    inputs = list(inputs)
     for role, out in outputs.items():
         if out is None:
             continue
-        resolved = Path(out).resolve()
-        if resolved in protected:
-            raise UserError(
-                f"{role} {out} would overwrite {protected[resolved]}, an input of this step; choose another path"
-            )
-        if resolved.is_dir():
+        clash = same_file(out, inputs)
+        if clash is not None:
+            raise UserError(f"{role} {out} would overwrite {clash}, an input of this step; choose another path")
+        if Path(out).is_dir():
             raise UserError(f"{role} {out} is a folder; give a file path")
 
 

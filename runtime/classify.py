@@ -33,7 +33,7 @@ from .errors import UserError
 from .images.inputs import ImageInputs
 from .images.pipeline import HostPipeline
 from .images.transform import Batch
-from .io import atomic_path, write_error
+from .io import atomic_path, same_file, write_error
 from .runner import Runner
 
 log = logging.getLogger(__name__)
@@ -67,13 +67,9 @@ def check_output_path(output: Path | None, inputs: list[Path], model_file: Path)
     if stat.S_ISDIR(st.st_mode):
         raise UserError(f"--output {output} is a folder; name a .jsonl or .csv file")
     for kind, paths in (("an artifact of the model in use", model_artifacts(model_file)), ("an input", inputs)):
-        for path in paths:
-            try:
-                other = os.stat(path)
-            except OSError:
-                continue
-            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
-                raise UserError(f"--output {output} is {kind} ({path}); results would overwrite it")
+        path = same_file(output, paths)
+        if path is not None:
+            raise UserError(f"--output {output} is {kind} ({path}); results would overwrite it")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

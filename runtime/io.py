@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,30 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp is not None:
             _remove_quietly(tmp)
+
+
+def same_file(path: str | Path, candidates: Iterable[str | Path]) -> Path | None:
+    """The first of `candidates` that `path` would write over, or None: the same path once
+    resolved (a name kept for a file not made yet counts too), or the very file it names
+    (same device and inode, so hard links count). Other OS errors (a file where a folder
+    should be) are raised."""
+    candidates = list(candidates)
+    resolved = Path(path).resolve()
+    for candidate in candidates:
+        if Path(candidate).resolve() == resolved:
+            return Path(candidate)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    for candidate in candidates:
+        try:
+            other = os.stat(candidate)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            return Path(candidate)
+    return None
 
 
 def write_error(target: Path, exc: OSError) -> OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,13 @@ def test_a_plain_folder_name_shadows_nothing(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(tmp_path)
     assert shadowed_package(Path("model_repository")) is None
     assert shadowed_package(tmp_path / "deep" / "triton") is None  # not a folder Python looks in
+
+
+def test_fp16_out_that_is_a_hard_link_to_an_artifact_is_refused(build: Path, tmp_path: Path) -> None:
+    """The same file under another name is the same file: classify and export share one test."""
+    link = tmp_path / "elsewhere.onnx"
+    os.link(build / "model.json", link)
+    before = _digest(build)
+    with pytest.raises(UserError, match="would overwrite .*model.json"):
+        convert_fp16(build / "model.onnx", link)
+    assert _digest(build) == before
