@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from runtime.errors import UserError, require
+from runtime.core.errors import UserError, require
 
 PATTERN_HELP = "'depthwise', an op type like Gemm, or a node-name glob like 'node_conv2d_*'"
 

@@ -17,11 +17,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.artifacts import ONNX_SUFFIX, PRECISIONS, engine_name, layers_path, parity_path  # noqa: E402
-from runtime.cli_support import guarded, setup_logging  # noqa: E402
-from runtime.engine_meta import read_sidecar  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.io import read_json  # noqa: E402
+from runtime.app.cli.options import guarded, setup_logging  # noqa: E402
+from runtime.core.artifacts import ONNX_SUFFIX, PRECISIONS, engine_name, layers_path, parity_path  # noqa: E402
+from runtime.core.engine_meta import read_sidecar  # noqa: E402
+from runtime.core.errors import UserError  # noqa: E402
+from runtime.core.io import read_json  # noqa: E402
 
 ONNX_NOTE = (
     "checked 'onnx': that engine was not run (no GPU here runs it); "

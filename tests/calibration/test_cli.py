@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from calibration import __main__ as cli
-from runtime.artifacts import CALIBRATION_NAME, GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
+from runtime.core.artifacts import CALIBRATION_NAME, GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
 
 
 def test_a_graph_not_named_model_onnx_gets_its_own_int8_name(

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.errors import UserError
-from runtime.evaluate import labelled_batches
-from runtime.images.datasets import load_digits
-from runtime.images.preprocess import Preprocessing
+from runtime.app.evaluate import labelled_batches
+from runtime.app.images.datasets import load_digits
+from runtime.core.errors import UserError
+from runtime.core.preprocess import Preprocessing
 from tests.conftest import run_cli
 
 CFG = Preprocessing(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
