@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.app.bench import time_calls  # noqa: E402
 from runtime.app.cli.options import MAX_BATCH, MAX_SECONDS, guarded, real, whole_list  # noqa: E402
 from runtime.core.errors import UserError  # noqa: E402
 
@@ -35,23 +35,24 @@ LABELS = {
 }
 
 
-def time_gpu(fn: Callable[[], object], warmup: int, min_iters: int, min_seconds: float) -> np.ndarray:
-    """Per-call GPU milliseconds (CUDA events), after `warmup` calls."""
+def gpu_seconds(fn: Callable[[], object]) -> float:
+    """One call of `fn`, timed on the GPU with CUDA events (what it queued, not the host's wait)."""
     import torch
 
-    for _ in range(warmup):
-        fn()
+    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    begin.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return float(begin.elapsed_time(end)) / 1e3
+
+
+def time_gpu(fn: Callable[[], object], warmup: int, min_iters: int, min_seconds: float) -> np.ndarray:
+    """Per-call GPU milliseconds (CUDA events), after `warmup` calls: runtime.app.bench's loop."""
+    import torch
+
     torch.cuda.synchronize()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_iters or time.perf_counter() - start < min_seconds:
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        begin.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(begin.elapsed_time(end))
-    return np.asarray(times)
+    return time_calls(fn, warmup, min_iters, min_seconds, measure=gpu_seconds) * 1e3
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runtime.app.bench import passes  # noqa: E402
 from runtime.app.images.gpu import cupy, missing, nvimgcodec  # noqa: E402
 from runtime.app.images.inputs import collect_images  # noqa: E402
 from runtime.app.images.pipeline import HostPipeline  # noqa: E402
@@ -70,12 +70,8 @@ class Row:
 def rate_of(one_pass: Callable[[], int], seconds: float) -> float:
     """Images per second: one warm-up pass, then whole passes for at least `seconds`."""
     one_pass()
-    images, start = 0, time.perf_counter()
-    while True:
-        images += one_pass()
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return images / elapsed
+    images, elapsed = passes(one_pass, seconds)
+    return images / elapsed
 
 
 def synthetic_jpegs(out: Path, count: int, seed: int) -> list[Path]:

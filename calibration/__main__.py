@@ -1,8 +1,7 @@
 """python -m calibration DIR/model.onnx --data PATH|digits [--method entropy|max|percentile] [--limit N] [--max-drop PP]
 
-Exit codes: 0 done (or already up to date), 2 bad input, 3 the --max-drop budget cannot
-be met (model.int8.onnx is then written only with --best-effort, and the exit code is 0),
-130 interrupted.
+When the --max-drop budget cannot be met, model.int8.onnx is written only with
+--best-effort (exit 0); without it the exit code is 3 (runtime.app.cli.exits.PARTIAL).
 """
 
 from __future__ import annotations
@@ -12,13 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from export.cli_args import add_keep_fp32
+from runtime.app.cli import exits
 from runtime.app.cli.options import run_parsed, whole
 from runtime.core.artifacts import INT8, chart_path, onnx_for_precision
 
 from .data import DEFAULT_LIMIT
 from .ranges import DEFAULT_PERCENTILE, METHODS
 
-BUDGET_MISSED = 3
+BUDGET_MISSED = exits.PARTIAL
 
 
 def print_ranking(mixed: dict[str, Any]) -> None:
@@ -117,13 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATTERN",
         help="leave matching layers unquantized, in FP16: 'depthwise', an op type (Gemm) or a node-name glob; repeatable",
     )
-    parser.add_argument(
-        "--keep-fp32",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="leave matching layers unquantized and in FP32 (FP16 overflow); same patterns; repeatable",
-    )
+    add_keep_fp32(parser, unquantized=True)
     parser.add_argument(
         "--max-drop",
         type=float,

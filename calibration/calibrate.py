@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from export.graph_edit import load_onnx, match_nodes
-from runtime.core.artifacts import FP16, FP32, INT8, calibration_path, chart_path, onnx_for_precision, precision_of
+from runtime.core.artifacts import (
+    FP16,
+    FP32,
+    INT8,
+    calibration_path,
+    chart_path,
+    onnx_for_precision,
+    require_fp32_onnx,
+)
 from runtime.core.backends.onnxruntime import OnnxRuntimeRunner
 from runtime.core.errors import UserError, require
 from runtime.core.io import atomic_path, read_json, sha256_file, write_json_atomic
@@ -121,8 +129,7 @@ def calibrate(
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
-    if precision_of(onnx_path) != FP32:
-        raise UserError(f"{onnx_path}: calibrate the FP32 model.onnx, not a precision-specific graph")
+    require_fp32_onnx(onnx_path, "calibration")
     manifest = load_manifest(onnx_path)
     if manifest.random_init:
         log.warning("%s has random weights: the INT8 accuracy figures below are meaningless", manifest.model)

@@ -6,8 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from runtime.app.cli import exits
 from runtime.app.cli.options import MAX_BATCH, run_parsed, whole
 from runtime.core.artifacts import FP32, PRECISIONS, engine_path_for
+
+from .cli_args import add_keep_fp32
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
@@ -96,7 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for status in statuses:
         print(status.line())
     ok = any(s.can_run for s in statuses) if args.run else any(s.can_build for s in statuses)
-    return 0 if ok else 2
+    return exits.OK if ok else exits.BAD_INPUT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,13 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fp16", help="write model.fp16.onnx (FP16 compute, FP32 I/O), checked against golden logits")
     p.add_argument("onnx", type=Path, help="the FP32 model.onnx")
-    p.add_argument(
-        "--keep-fp32",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="keep matching layers in FP32 (FP16 overflow): an op type, a node-name glob or 'depthwise'; repeatable",
-    )
+    add_keep_fp32(p)
     p.set_defaults(func=cmd_fp16)
 
     p = sub.add_parser(

@@ -15,7 +15,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from runtime.core.artifacts import FP16, FP32, golden_path, model_artifacts, onnx_for_precision, precision_of
+from runtime.core.artifacts import (
+    FP16,
+    golden_path,
+    model_artifacts,
+    onnx_for_precision,
+    require_fp32_onnx,
+)
 from runtime.core.errors import UserError, require
 from runtime.core.io import atomic_path
 from runtime.core.parity import ParityResult, compare
@@ -47,8 +53,7 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
-    if precision_of(onnx_path) != FP32:
-        raise UserError(f"{onnx_path}: expected the FP32 model.onnx, not a precision-specific graph")
+    require_fp32_onnx(onnx_path, "the FP16 step")
     fp16_default = onnx_for_precision(onnx_path, FP16)
     out = Path(out or fp16_default)
     refuse_clobbering({"the FP16 graph": out}, [p for p in model_artifacts(onnx_path) if p != fp16_default])

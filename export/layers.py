@@ -39,7 +39,7 @@ from typing import Any
 
 from runtime.core.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path
 from runtime.core.errors import UserError
-from runtime.core.io import read_json
+from runtime.core.io import read_json_object
 
 QUANTIZED = ("fp8", "int8")
 FLOATS = ("bf16", "fp16", "fp32")  # narrowest first
@@ -271,7 +271,4 @@ def read_report(path: str | Path) -> LayerReport:
             f"{report}: no such file; `python -m export engine` writes the layer report beside each engine it builds "
             "(rebuild the engine to get one)"
         )
-    data = read_json(report)
-    if not isinstance(data, dict):
-        raise UserError(f"{report}: not a layer report")
-    return LayerReport.from_dict(data, str(report))
+    return LayerReport.from_dict(read_json_object(report, "a layer report"), str(report))

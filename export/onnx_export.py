@@ -15,13 +15,14 @@ import torch
 import convmixer
 from convmixer.checkpoint import load_into
 from convmixer.registry import label_names
+from runtime.app.images.inputs import find_images
 from runtime.app.images.transform import ImageTransform
 from runtime.core.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
 from runtime.core.errors import UserError
 from runtime.core.io import atomic_path, sha256_file, write_json_atomic
 from runtime.core.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
 from runtime.core.parity import compare
-from runtime.core.preprocess import Preprocessing, find_images
+from runtime.core.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.errors import UserError
-from .core.loader import BACKENDS, load
+from .core.loader import BACKENDS, TensorRTOptions, load
 from .core.parity import TOLERANCES, ParityResult, Tolerance, compare
 from .core.runner import Runner
 
@@ -18,6 +18,7 @@ __all__ = [
     "BACKENDS",
     "ParityResult",
     "Runner",
+    "TensorRTOptions",
     "TOLERANCES",
     "Tolerance",
     "UserError",

@@ -21,7 +21,7 @@ from runtime.app.cli.options import guarded, setup_logging  # noqa: E402
 from runtime.core.artifacts import ONNX_SUFFIX, PRECISIONS, engine_name, layers_path, parity_path  # noqa: E402
 from runtime.core.engine_meta import read_sidecar  # noqa: E402
 from runtime.core.errors import UserError  # noqa: E402
-from runtime.core.io import read_json  # noqa: E402
+from runtime.core.io import read_json_object  # noqa: E402
 
 ONNX_NOTE = (
     "checked 'onnx': that engine was not run (no GPU here runs it); "
@@ -41,10 +41,7 @@ def find_engines(build_dir: Path) -> list[Path]:
 
 
 def _json(path: Path) -> dict[str, Any]:
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, "a JSON report")
 
 
 def parity(engine: Path) -> tuple[str, dict[str, Any]]:

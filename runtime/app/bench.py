@@ -14,7 +14,7 @@ import numpy as np
 from ..core.manifest import InputSpec
 from ..core.runner import Runner
 from .images.inputs import ImageInputs
-from .images.pipeline import HostPipeline
+from .images.transform import ImagePipeline
 
 
 @dataclass
@@ -28,16 +28,29 @@ class BenchRow:
     iterations: int
 
 
-def time_calls(fn: Callable[[], object], warmup: int, min_iters: int, min_seconds: float) -> np.ndarray:
-    """Per-call seconds after `warmup` calls; at least `min_iters` and `min_seconds`."""
+def wall_seconds(fn: Callable[[], object]) -> float:
+    """One call of `fn`, timed on the host's clock."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def time_calls(
+    fn: Callable[[], object],
+    warmup: int,
+    min_iters: int,
+    min_seconds: float,
+    measure: Callable[[Callable[[], object]], float] = wall_seconds,
+) -> np.ndarray:
+    """Per-call seconds after `warmup` calls; at least `min_iters` calls and `min_seconds`.
+    `measure` times one call (default the host's clock; a GPU benchmark passes CUDA events).
+    Every timing loop of the project's benchmarks is this one."""
     for _ in range(warmup):
         fn()
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < min_iters or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+        times.append(measure(fn))
     return np.asarray(times)
 
 
@@ -94,8 +107,9 @@ class PipelineRow:
     of_bound: float | None = None  # end-to-end rate / min(backend, host pipeline)
 
 
-def _passes(run_once: Callable[[], int], min_seconds: float) -> tuple[int, float]:
-    """Repeat `run_once` (returns images done) until `min_seconds`; (images, seconds)."""
+def passes(run_once: Callable[[], int], min_seconds: float) -> tuple[int, float]:
+    """Repeat `run_once` (returns images done) until `min_seconds`; (images, seconds).
+    Every pass-rate loop of the project's benchmarks is this one."""
     images, start = 0, time.perf_counter()
     while True:
         images += run_once()
@@ -104,7 +118,7 @@ def _passes(run_once: Callable[[], int], min_seconds: float) -> tuple[int, float
             return images, elapsed
 
 
-def readable_images(pipeline: HostPipeline, inputs: ImageInputs) -> tuple[list[Path], str]:
+def readable_images(pipeline: ImagePipeline, inputs: ImageInputs) -> tuple[list[Path], str]:
     """One pass of the pipeline over `inputs` (it also warms the workers and the file
     cache): the paths that decode, and a line on those that did not ("" when none failed).
     A benchmark is timed over the readable ones only, so its img/s counts decoded images."""
@@ -120,7 +134,7 @@ def readable_images(pipeline: HostPipeline, inputs: ImageInputs) -> tuple[list[P
 
 
 def bench_pipeline(
-    pipeline: HostPipeline, runner: Runner, paths: list[Path], backend_rate: float, min_seconds: float
+    pipeline: ImagePipeline, runner: Runner, paths: list[Path], backend_rate: float, min_seconds: float
 ) -> list[PipelineRow]:
     """The host pipeline alone (decode and preprocess, no inference) and end-to-end
     classify through `runner`, both over `paths` repeated for at least `min_seconds`,
@@ -136,16 +150,14 @@ def bench_pipeline(
         return stats.classified
 
     host_pass()
-    n, seconds = _passes(host_pass, min_seconds)
+    n, seconds = passes(host_pass, min_seconds)
     host_rate = n / seconds
     end_to_end_pass()
-    n2, seconds2 = _passes(end_to_end_pass, min_seconds)
+    n2, seconds2 = passes(end_to_end_pass, min_seconds)
     e2e_rate = n2 / seconds2
     b, w = pipeline.batch, pipeline.workers
     return [
-        PipelineRow(
-            f"{getattr(pipeline, 'name', 'host pipeline')} ({pipeline.transform.input.dtype})", b, w, n, host_rate
-        ),
+        PipelineRow(f"{pipeline.name} ({pipeline.transform.input.dtype})", b, w, n, host_rate),
         PipelineRow(
             "end-to-end classify", b, w, n2, e2e_rate, e2e_rate / backend_rate, e2e_rate / min(backend_rate, host_rate)
         ),

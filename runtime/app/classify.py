@@ -33,8 +33,7 @@ from ..core.errors import UserError
 from ..core.io import atomic_path, same_file, write_error
 from ..core.runner import Runner
 from .images.inputs import ImageInputs
-from .images.pipeline import HostPipeline
-from .images.transform import Batch
+from .images.transform import Batch, ImagePipeline
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +147,7 @@ class ClassifyStats:
 
 def classify(
     runner: Runner,
-    pipeline: HostPipeline,
+    pipeline: ImagePipeline,
     inputs: ImageInputs,
     labels: list[str] | None,
     output: Path | None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import UserError
-from .io import read_json
+from .io import read_json_object
 
 FP32, FP16, INT8 = "fp32", "fp16", "int8"
 PRECISIONS = (FP32, FP16, INT8)
@@ -73,11 +73,17 @@ def precision_of(model_file: str | Path) -> str:
     path = Path(model_file)
     sidecar = sidecar_path(path)
     if path.suffix == ENGINE_SUFFIX and sidecar.is_file():
-        data = read_json(sidecar)
-        if not isinstance(data, dict) or "precision" not in data:
+        data = read_json_object(sidecar, "an engine sidecar")
+        if "precision" not in data:
             raise UserError(f"{sidecar}: not an engine sidecar (no precision)")
         return check_precision(str(data["precision"]), f"{sidecar}: precision")
     return precision_from_name(path.name)
+
+
+def require_fp32_onnx(onnx_path: str | Path, step: str) -> None:
+    """Refuse a precision-specific graph where `step` needs the FP32 model.onnx it derives from."""
+    if precision_of(onnx_path) != FP32:
+        raise UserError(f"{onnx_path}: {step} takes the FP32 {ONNX_NAME}, not a precision-specific graph")
 
 
 def onnx_for_precision(model_onnx: str | Path, precision: str) -> Path:

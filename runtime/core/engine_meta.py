@@ -19,7 +19,7 @@ from typing import Any, Literal, overload
 from .artifacts import INT8, ONNX_NAME, calibration_path, sidecar_path
 from .errors import UserError
 from .flavours import TENSORRT_RTX
-from .io import read_json, sha256_file
+from .io import read_json, read_json_object, sha256_file
 from .manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,7 @@ def read_sidecar(engine: str | Path, allow_missing: bool = False) -> EngineMeta 
             "beside it (it records the GPU and TensorRT version the engine needs). For an engine built by "
             "trtexec, pass --no-sidecar to rely on TensorRT's own checks"
         )
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: not an engine sidecar")
-    return EngineMeta.from_dict(data, str(path))
+    return EngineMeta.from_dict(read_json_object(path, "an engine sidecar"), str(path))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

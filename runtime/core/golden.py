@@ -6,14 +6,13 @@ import logging
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .artifacts import ONNX_NAME, calibration_path, golden_path, precision_of
 from .errors import UserError
 from .io import read_json, sha256_file
-from .loader import load
+from .loader import TensorRTOptions, load
 from .manifest import Manifest, find_manifest
 from .parity import ParityResult, compare
 
@@ -93,7 +92,7 @@ def run_parity(
     golden: Path | None = None,
     backend: str | None = None,
     precision: str | None = None,
-    load_options: dict[str, Any] | None = None,
+    options: TensorRTOptions | None = None,
 ) -> ParityResult:
     """Run every golden input and compare all logits at once under the precision's tolerances.
 
@@ -110,7 +109,7 @@ def run_parity(
     golden = golden or golden_path(model_file)
     pairs = load_golden(golden)
     refs, outs, skipped = [], [], []
-    with load(model_file, backend, **(load_options or {})) as runner:
+    with load(model_file, backend, options) as runner:
         for x, ref in pairs:
             if not runner.accepts(x.shape):
                 skipped.append("x".join(map(str, x.shape)))

@@ -110,6 +110,16 @@ def read_json(path: str | Path) -> Any:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
 
 
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """The JSON object in `path`, or one UserError: "{path}: not {what}" (a list, a number...)."""
+    from .errors import UserError
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not {what} (expected a JSON object)")
+    return data
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

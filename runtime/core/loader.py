@@ -1,55 +1,68 @@
-"""`runtime.load`: the runner for a model file, picked by its extension or by name."""
+"""`runtime.load`: the runner for a model file, picked by its extension or by name, and the
+one set of options a TensorRT runner takes (TensorRTOptions), passed through unchanged by
+every caller (the command line, classify on Ray, parity)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .artifacts import ENGINE_SUFFIX, ONNX_SUFFIX
 from .errors import UserError
 from .runner import Runner
 
-BACKENDS = ("tensorrt", "onnxruntime")
+TENSORRT, ONNXRUNTIME = "tensorrt", "onnxruntime"
+BACKENDS = (TENSORRT, ONNXRUNTIME)
 
 
-def load(
-    model_file: str | Path,
-    backend: str | None = None,
-    *,
-    cuda_graph: bool = False,
-    allow_missing_sidecar: bool = False,
-    device: int = 0,
-) -> Runner:
+@dataclass(frozen=True)
+class TensorRTOptions:
+    """How a TensorRT runner runs its engine; ONNX Runtime takes none of these."""
+
+    # capture each input shape's execution into a CUDA graph
+    cuda_graph: bool = field(default=False, metadata={"flag": "--cuda-graph"})
+    # run an engine with no .engine.json (trtexec), with a warning
+    allow_missing_sidecar: bool = field(default=False, metadata={"flag": "--no-sidecar"})
+    # CUDA device index (after CUDA_VISIBLE_DEVICES)
+    device: int = field(default=0, metadata={"flag": "device"})
+
+    def asked(self) -> list[str]:
+        """The options set away from their defaults, as the command line names them."""
+        return [f.metadata["flag"] for f in fields(self) if getattr(self, f.name) != f.default]
+
+
+def backend_for(model_file: str | Path, backend: str | None = None) -> str:
+    """`backend` if given, else the one a file's suffix means: .engine -> TensorRT, .onnx ->
+    ONNX Runtime. The one place that maps a suffix to a backend."""
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        return backend
+    suffix = Path(model_file).suffix
+    if suffix == ENGINE_SUFFIX:
+        return TENSORRT
+    if suffix == ONNX_SUFFIX:
+        return ONNXRUNTIME
+    raise UserError(f"{model_file}: expected an {ENGINE_SUFFIX} (TensorRT) or {ONNX_SUFFIX} (ONNX Runtime) file")
+
+
+def load(model_file: str | Path, backend: str | None = None, options: TensorRTOptions | None = None) -> Runner:
     """A runner for `model_file`: .engine -> TensorRT, .onnx -> ONNX Runtime.
 
-    The runner is inactive until entered (`with runtime.load(path) as runner:`).
-    TensorRT only: `cuda_graph` replays each input shape from a captured CUDA graph;
-    `allow_missing_sidecar` runs an engine with no .engine.json (built by trtexec), with
-    a warning; `device` picks the CUDA device.
+    The runner is inactive until entered (`with runtime.load(path) as runner:`). `options`
+    are the TensorRT runner's (TensorRTOptions); asking ONNX Runtime for one is an error.
     """
     path = Path(model_file)
-    if backend is None:
-        if path.suffix == ".engine":
-            backend = "tensorrt"
-        elif path.suffix == ".onnx":
-            backend = "onnxruntime"
-        else:
-            raise UserError(f"{path}: expected an .engine (TensorRT) or .onnx (ONNX Runtime) file")
-    if backend == "onnxruntime":
-        asked = [
-            f
-            for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("device", device))
-            if v
-        ]
-        if asked:
-            raise UserError(f"{path}: {asked[0]} applies to TensorRT engines, not to ONNX Runtime")
+    backend = backend_for(path, backend)
+    options = options or TensorRTOptions()
+    if backend == ONNXRUNTIME:
+        if options.asked():
+            raise UserError(f"{path}: {options.asked()[0]} applies to TensorRT engines, not to ONNX Runtime")
         from .backends.onnxruntime import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(path)
-    if backend == "tensorrt":
-        if path.suffix != ".engine":
-            raise UserError(
-                f"{path}: the tensorrt backend runs .engine files; build one with `python -m export engine`"
-            )
-        from .backends.tensorrt import TensorRTOptions, TensorRTRunner
+    if path.suffix != ENGINE_SUFFIX:
+        raise UserError(f"{path}: the tensorrt backend runs {ENGINE_SUFFIX} files; build one with `python -m export engine`")
+    from .backends.tensorrt import TensorRTRunner
 
-        return TensorRTRunner(path, TensorRTOptions(cuda_graph, allow_missing_sidecar, device))
-    raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return TensorRTRunner(path, options)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..app.cli.options import MAX_SIZE
 from .artifacts import MANIFEST_NAME
 from .errors import UserError
-from .io import read_json
-from .preprocessing import INTERPOLATIONS, Preprocessing
+from .io import read_json_object
+from .preprocessing import Preprocessing
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
@@ -40,12 +38,21 @@ class InputSpec:
     def to_dict(self) -> dict[str, str]:
         return {"name": INPUT_NAME, "dtype": self.dtype, "layout": self.layout}
 
+    def __post_init__(self) -> None:
+        if self.dtype not in (FLOAT_INPUT, UINT8_INPUT):
+            raise UserError(f"input.dtype {self.dtype!r} | expected {FLOAT_INPUT} (NCHW) or {UINT8_INPUT} (NHWC)")
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> InputSpec:
-        dtype = str((d or {}).get("dtype", FLOAT_INPUT))
-        if dtype not in (FLOAT_INPUT, UINT8_INPUT):
-            raise UserError(f"model.json: input dtype {dtype!r} | expected {FLOAT_INPUT} or {UINT8_INPUT}")
-        return cls(dtype)
+    def from_dict(cls, d: Any) -> InputSpec:
+        """model.json's `input` block (None: a manifest older than it, float32 NCHW)."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise UserError(f'input.dtype {d!r} | expected a block {{"dtype": "{FLOAT_INPUT}" or "{UINT8_INPUT}"}}')
+        spec = cls(d.get("dtype", FLOAT_INPUT))
+        if d.get("layout", spec.layout) != spec.layout:
+            raise UserError(f"input.layout {d.get('layout')!r} | expected {spec.layout} for a {spec.dtype} input")
+        return spec
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,7 @@ def load_manifest(model_file: str | Path) -> Manifest:
             f"{path}: no such file; the runtime reads preprocessing and labels from the model.json "
             "that `python -m export onnx` writes beside the model files (copy it along)"
         )
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: not a model manifest")
+    data = read_json_object(path, "a model manifest")
     validate(path, data)
     return Manifest(path, data)
 
@@ -117,44 +122,22 @@ def _whole(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def validate(path: Path, data: dict[str, Any]) -> None:
     """Refuse a manifest with a field the runtime cannot use, naming the field and the file.
 
-    Every field the runtime reads is checked here, once, so a bad value never reaches a
-    resize (input_size 0), a normalisation (std NaN: every prediction "nan%") or a layout."""
+    Every field the runtime reads is checked when the manifest is loaded, so a bad value
+    never reaches a resize (input_size 0), a normalisation (std NaN: every prediction
+    "nan%") or a layout. The preprocessing and input blocks are checked by their own types
+    (Preprocessing, InputSpec), the one place each rule is written."""
 
     def bad(field: str, value: Any, expected: str) -> UserError:
         return UserError(f"{path}: {field} {value!r} | expected {expected}")
 
-    pre = data.get("preprocessing")
-    if not isinstance(pre, dict):
-        raise bad("preprocessing", pre, "a block with input_size, crop_pct, interpolation, mean, std")
-    size = pre.get("input_size")
-    if not _whole(size, 1, MAX_SIZE):
-        raise bad("preprocessing.input_size", size, f"a whole number from 1 to {MAX_SIZE}")
-    crop: Any = pre.get("crop_pct")
-    if not _finite(crop) or not 0 < crop <= 1:
-        raise bad("preprocessing.crop_pct", crop, "a number in (0, 1]")
-    if pre.get("interpolation") not in INTERPOLATIONS:
-        raise bad("preprocessing.interpolation", pre.get("interpolation"), f"one of {', '.join(INTERPOLATIONS)}")
-    for field, positive in (("mean", False), ("std", True)):
-        v = pre.get(field)
-        if not isinstance(v, list) or len(v) != 3 or not all(_finite(x) and (x > 0 or not positive) for x in v):
-            raise bad(f"preprocessing.{field}", v, "3 finite numbers" + (", each above 0" if positive else ""))
-    if not isinstance(pre.get("exif_transpose", True), bool):
-        raise bad("preprocessing.exif_transpose", pre.get("exif_transpose"), "true or false")
-    spec = data.get("input")
-    if spec is not None:
-        dtype = spec.get("dtype", FLOAT_INPUT) if isinstance(spec, dict) else spec
-        if not isinstance(spec, dict) or dtype not in (FLOAT_INPUT, UINT8_INPUT):
-            raise bad("input.dtype", dtype, f"{FLOAT_INPUT} (NCHW) or {UINT8_INPUT} (NHWC)")
-        layout = InputSpec(dtype).layout
-        if spec.get("layout", layout) != layout:
-            raise bad("input.layout", spec.get("layout"), f"{layout} for a {dtype} input")
+    try:
+        Preprocessing.from_dict(data.get("preprocessing"))
+        InputSpec.from_dict(data.get("input"))
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     arch = data.get("arch", {})
     if not isinstance(arch, dict):
         raise bad("arch", arch, "a block of the variant's parameters")
@@ -167,6 +150,9 @@ def validate(path: Path, data: dict[str, Any]) -> None:
             raise bad("labels", type(labels).__name__, "a list of names, or null")
         if "num_classes" in arch and labels and len(labels) != arch["num_classes"]:
             raise bad("labels", f"{len(labels)} names", f"{arch['num_classes']} (arch.num_classes)")
+    weights = data.get("weights", {})
+    if not isinstance(weights, dict):
+        raise bad("weights", weights, 'a block such as {"source": "random-init", "seed": 0}')
     sha = data.get("onnx_sha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
         raise bad("onnx_sha256", sha, "64 lower-case hex digits")

@@ -1,23 +1,18 @@
-"""Refuse, before any work, a batch that memory or shared memory cannot hold.
+"""The memory budget: refuse, before any work, arrays this machine cannot hold.
 
-The options' ranges (runtime.app.cli.options) bound each number alone; a batch of 4096 at
-8192x8192 is still terabytes. What a run allocates up front is known from the batch,
-the sample shape and the decode ring, so it is checked here against the machine: at
-most half the physical memory, and for the decode workers' shared ring, the free space
-where multiprocessing puts it (/dev/shm, else the temporary folder). A ring that does
-not fit there ends in SIGBUS and leaves /tmp/pymp-* behind, so it is refused instead.
+Command-line ranges bound each number alone; a batch of 4096 at 8192x8192 is still
+terabytes, and a small file can declare a huge array. What a run allocates up front is
+known from the batch and the sample shape (or from what a file declares), so it is
+checked here against the machine: at most half the physical memory. The decode workers'
+shared ring has its own check beside the host pipeline (runtime.app.images.pipeline).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from ..app.images.pipeline import HostPipeline
 from .errors import UserError
 
 GIB = float(1 << 30)
@@ -29,13 +24,6 @@ def physical_memory() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
         return None
-
-
-def _free_bytes(folder: str) -> int:
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return 0
 
 
 def batch_bytes(batch: int, sample_shape: tuple[int, ...], itemsize: int) -> int:
@@ -50,19 +38,3 @@ def check_host_memory(nbytes: int, what: str) -> None:
             f"{what} needs {nbytes / GIB:.1f} GiB, over half of this machine's {ram / GIB:.1f} GiB of memory; "
             "use a smaller --batch (or --size)"
         )
-
-
-def check_pipeline_memory(pipeline: HostPipeline) -> None:
-    """Refuse a HostPipeline whose batch buffer and decode ring cannot be allocated here."""
-    one = batch_bytes(pipeline.batch, pipeline.transform.sample_shape, pipeline.transform.dtype.itemsize)
-    ring = pipeline.slots * one if pipeline.workers else 0
-    what = f"--batch {pipeline.batch} of {'x'.join(map(str, pipeline.transform.sample_shape))} samples"
-    check_host_memory(one + ring, what + (f" ({pipeline.slots} shared slots and one batch)" if ring else ""))
-    if ring:
-        places = [p for p in ("/dev/shm", tempfile.gettempdir()) if Path(p).is_dir()]
-        free = max((_free_bytes(p) for p in places), default=0)
-        if ring > free:
-            raise UserError(
-                f"{what}: the decode workers' {pipeline.slots} shared slots need {ring / GIB:.1f} GiB, "
-                f"and only {free / GIB:.1f} GiB is free in {' or '.join(places)}; use a smaller --batch"
-            )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import struct
 import warnings
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import UserError
-from .preprocessing import INTERPOLATIONS, Preprocessing
+from .preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,25 @@ ORIENTATION = 0x0112  # the EXIF tag that says how the camera was held
 
 class ImageError(UserError):
     """An image that cannot be decoded (corrupt, truncated, not an image, too large)."""
+
+
+# What Pillow's decoders raise on some malformed files beyond OSError/ValueError: that
+# file's problem, reported with it, not the end of the run. The same types can come from a
+# bug, so `decoder_failure` keeps the traceback at DEBUG (--verbose).
+DECODER_FAILURES = (ArithmeticError, IndexError, MemoryError, RuntimeError, TypeError, struct.error)
+
+
+def decoder_failure(path: str | Path, exc: BaseException) -> str:
+    """The skip reason for one of DECODER_FAILURES raised while decoding `path`."""
+    log.debug("decoding %s raised %s", path, type(exc).__name__, exc_info=exc)
+    return f"cannot decode ({type(exc).__name__}: {exc})"
+
+
+def pixel_limit_error(width: int, height: int) -> str | None:
+    """Why a `width` x `height` image is refused before decoding (MAX_PIXELS), or None."""
+    if width * height <= MAX_PIXELS:
+        return None
+    return f"{width}x{height} is over the {MAX_PIXELS:,}-pixel limit (refused as a possible decompression bomb)"
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -70,11 +90,9 @@ def open_image(path: str | Path, min_side: int | None = None, exif_transpose: bo
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageError(
-                        f"{path}: {img.width}x{img.height} is over the {MAX_PIXELS:,}-pixel limit "
-                        "(refused as a possible decompression bomb)"
-                    )
+                too_large = pixel_limit_error(img.width, img.height)
+                if too_large:
+                    raise ImageError(f"{path}: {too_large}")
                 if min_side and img.format == "JPEG":
                     short = min(img.size)
                     want = 2 * min_side
@@ -127,7 +145,7 @@ def resize_and_crop(img: Image.Image, cfg: Preprocessing, size: tuple[int, int] 
     iw, ih = img.size
     new_w, new_h = resized_size(iw, ih, cfg, size)
     if (new_w, new_h) != (iw, ih):
-        img = img.resize((new_w, new_h), INTERPOLATIONS[cfg.interpolation])
+        img = img.resize((new_w, new_h), getattr(Image.Resampling, cfg.interpolation.upper()))
     top = int(round((new_h - height) / 2.0))
     left = int(round((new_w - width) / 2.0))
     return img.crop((left, top, left + width, top + height))
@@ -190,17 +208,3 @@ def load_and_preprocess(
     Decoding is exact unless `reduced_decode` (see `open_image`)."""
     min_side = reduced_decode_side(cfg, size) if reduced_decode else None
     return to_sample(open_image(path, min_side=min_side, exif_transpose=cfg.exif_transpose), cfg, size, uint8)
-
-
-def find_images(inputs: list[str] | list[Path]) -> list[Path]:
-    """Files, directories (recursive) and glob patterns -> image paths in order, deduplicated.
-
-    Entries that cannot be images (broken links, symlink loops, unreadable folders) are
-    logged as warnings; callers that must account for every input use
-    `runtime.app.images.inputs.collect_images`, which returns them."""
-    from ..app.images.inputs import collect_images
-
-    found = collect_images(inputs)
-    for skip in found.skipped:
-        log.warning("skipped %s: %s", skip.path, skip.reason)
-    return found.paths

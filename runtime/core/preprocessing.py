@@ -1,25 +1,31 @@
-"""model.json's `preprocessing` block: how an image becomes the model's input.
+"""model.json's `preprocessing` block: how an image becomes the model's input, and the one
+set of rules a block must follow.
 
-It sits below runtime.core.manifest (which reads it) and runtime.app.images (which applies it),
-so neither has to import the other for it.
+It sits below runtime.core.manifest (which reads it) and the image code (which applies it),
+so neither has to import the other for it. No Pillow here: the resampling filter a name
+means is runtime.core.preprocess's business, loaded only when an image is preprocessed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-
 from .errors import UserError
 
-INTERPOLATIONS = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")  # Pillow's filters of these names
+MAX_SIZE = 8192  # pixels per side of a model input (input_size here, bench --size)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def finite(value: Any) -> bool:
+    """A real number (not a bool), not NaN or infinite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class Preprocessing:
     it back with `from_dict`. Resize the shorter side to `input_size / crop_pct` with
     `interpolation`, centre-crop `input_size`, scale to [0, 1], normalise with `mean` and
     `std` (RGB). `exif_transpose` turns the image upright first as its EXIF says.
+    Every value is checked when one is made, from code or from a file alike.
     """
 
     input_size: int
@@ -41,12 +48,21 @@ class Preprocessing:
     exif_transpose: bool = True
 
     def __post_init__(self) -> None:
+        def bad(field: str, value: Any, expected: str) -> UserError:
+            return UserError(f"preprocessing.{field} {value!r} | expected {expected}")
+
+        if not _whole(self.input_size, 1, MAX_SIZE):
+            raise bad("input_size", self.input_size, f"a whole number from 1 to {MAX_SIZE}")
+        if not finite(self.crop_pct) or not 0 < self.crop_pct <= 1:
+            raise bad("crop_pct", self.crop_pct, "a number in (0, 1]")
         if self.interpolation not in INTERPOLATIONS:
-            raise UserError(f"preprocessing: unknown interpolation {self.interpolation!r}")
-        if not 0 < self.crop_pct <= 1:
-            raise UserError(f"preprocessing: crop_pct must be in (0, 1], got {self.crop_pct}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise UserError(f"preprocessing: mean and std need 3 values, std positive; got {self.mean}, {self.std}")
+            raise bad("interpolation", self.interpolation, f"one of {', '.join(INTERPOLATIONS)}")
+        for field, positive in (("mean", False), ("std", True)):
+            v = getattr(self, field)
+            if not isinstance(v, (list, tuple)) or len(v) != 3 or not all(finite(x) and (x > 0 or not positive) for x in v):
+                raise bad(field, list(v) if isinstance(v, tuple) else v, "3 finite numbers" + (", each above 0" if positive else ""))
+        if not isinstance(self.exif_transpose, bool):
+            raise bad("exif_transpose", self.exif_transpose, "true or false")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -54,16 +70,17 @@ class Preprocessing:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
-        """Read model.json's block; manifests older than `exif_transpose` get the default (on)."""
-        try:
-            return cls(
-                input_size=int(d["input_size"]),
-                crop_pct=float(d["crop_pct"]),
-                interpolation=str(d["interpolation"]),
-                mean=tuple(float(x) for x in d["mean"]),  # type: ignore[arg-type]
-                std=tuple(float(x) for x in d["std"]),  # type: ignore[arg-type]
-                exif_transpose=bool(d.get("exif_transpose", True)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"model.json: bad preprocessing block ({exc!r})") from None
+    def from_dict(cls, d: Any) -> Preprocessing:
+        """Read model.json's block (UserError naming the field); manifests older than
+        `exif_transpose` get the default (on)."""
+        if not isinstance(d, dict):
+            raise UserError(f"preprocessing {d!r} | expected a block with input_size, crop_pct, interpolation, mean, std")
+        seq = (list, tuple)
+        return cls(
+            input_size=d.get("input_size"),  # type: ignore[arg-type]  # checked in __post_init__
+            crop_pct=d.get("crop_pct"),  # type: ignore[arg-type]
+            interpolation=d.get("interpolation"),  # type: ignore[arg-type]
+            mean=tuple(d["mean"]) if isinstance(d.get("mean"), seq) else d.get("mean"),  # type: ignore[arg-type]
+            std=tuple(d["std"]) if isinstance(d.get("std"), seq) else d.get("std"),  # type: ignore[arg-type]
+            exif_transpose=d.get("exif_transpose", True),
+        )

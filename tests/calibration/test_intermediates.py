@@ -15,7 +15,7 @@ import onnx
 import pytest
 
 from calibration.__main__ import main
-from runtime.app.cli.options import EXIT_OS_ERROR
+from runtime.app.cli.exits import OS_ERROR as EXIT_OS_ERROR
 
 from .conftest import copy_export
 

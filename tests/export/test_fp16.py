@@ -13,8 +13,12 @@ from runtime.core.errors import UserError
 
 
 @pytest.fixture(scope="module")
-def fp16_model(digits_export: Path) -> Path:
-    return convert_fp16(digits_export / "model.onnx")
+def fp16_model(digits_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """model.fp16.onnx beside a copy of the export (the session's export is read only)."""
+    out = tmp_path_factory.mktemp("fp16")
+    for name in ("model.onnx", "model.json", "golden.npz"):
+        shutil.copy(digits_export / name, out / name)
+    return convert_fp16(out / "model.onnx")
 
 
 def test_fp16_graph_has_fp16_weights_and_fp32_io(fp16_model: Path) -> None:
@@ -48,7 +52,7 @@ def test_fp16_past_tolerance_fails_loudly_and_writes_nothing(
 
 
 def test_fp16_refuses_a_precision_specific_input(fp16_model: Path) -> None:
-    with pytest.raises(UserError, match="expected the FP32 model.onnx"):
+    with pytest.raises(UserError, match="takes the FP32 model.onnx"):
         convert_fp16(fp16_model)
 
 

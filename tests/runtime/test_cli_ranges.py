@@ -12,10 +12,9 @@ import calibration.__main__ as calibration_cli
 import export.__main__ as export_cli
 import runtime.app.cli.main as runtime_cli
 from runtime.app.cli.options import OptionError, height_width, real, whole, whole_list
-from runtime.app.images.pipeline import HostPipeline
+from runtime.app.images.pipeline import HostPipeline, check_pipeline_memory
 from runtime.app.images.transform import ImageTransform
 from runtime.core.manifest import load_manifest
-from runtime.core.memory import check_pipeline_memory
 
 
 def _all_actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
@@ -133,7 +132,7 @@ def test_decode_ring_that_shared_memory_cannot_hold_is_refused(
     digits_export: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Shared slots that /dev/shm and the temp folder cannot back would end in SIGBUS."""
-    import runtime.core.memory as budget
+    import runtime.app.images.pipeline as budget
     from runtime.core.errors import UserError
 
     manifest = load_manifest(digits_export / "model.onnx")

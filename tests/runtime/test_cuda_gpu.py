@@ -195,7 +195,7 @@ def test_cuda_graph_replays_read_new_inputs(gpu: Any) -> None:
     real_launch = cuda.graph_launch
     cuda.graph_launch = lambda g, s: (launches.append(g), real_launch(g, s))[1]
     rng = np.random.default_rng(1)
-    with runtime.load(make(PROFILE), cuda_graph=True) as runner:
+    with runtime.load(make(PROFILE), options=runtime.TensorRTOptions(cuda_graph=True)) as runner:
         for n in (4, 4, 4, 4, 3, 3, 3, 9):
             x = rng.standard_normal((n, 3, 16, 16), dtype=np.float32)
             np.testing.assert_allclose(runner.infer(x), expected_logits(x), rtol=1e-4, atol=1e-4)

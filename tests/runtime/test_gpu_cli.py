@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
+from runtime.app.images.gpu import missing as gpu_missing
 from tests.conftest import run_cli
 
 
@@ -14,30 +16,34 @@ def _predictions(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_decode_auto_falls_back_to_cpu_with_identical_predictions(digits_export: Path, tmp_path: Path) -> None:
-    model = str(digits_export / "model.onnx")
+@pytest.mark.skipif(not gpu_missing("tensorrt"), reason="the GPU path can run here")
+def test_decode_auto_on_an_engine_falls_back_to_pillow_with_the_reason(
+    digits_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An engine (the test double's) is what --decode auto would decode on the GPU for; here
+    the GPU path cannot run, so auto decodes with Pillow, says why, and predicts exactly
+    what --decode cpu does. (On an ONNX model both would take the same path by design.)"""
+    from runtime.app.cli.main import main
     from runtime.app.images.datasets import load_digits
+    from tests.fakes import fake_tensorrt
 
+    fake_tensorrt.install(monkeypatch)
+    d = fake_tensorrt.copy_model_dir(digits_export, tmp_path / "m")
+    engine = fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32], [4, 3, 32, 32], [8, 3, 32, 32]]], d / "model.onnx")
     test = load_digits("test")
     for i in range(5):
         test.image(i).save(tmp_path / f"{i}.png")
     outs = {}
     for mode in ("cpu", "auto"):
         out = tmp_path / f"{mode}.jsonl"
-        res = run_cli(
-            "runtime",
-            "classify",
-            model,
-            str(tmp_path / "*.png"),
-            "--decode",
-            mode,
-            "--workers",
-            "0",
-            "--output",
-            str(out),
-        )
-        assert res.returncode == 0, res.stderr
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="runtime.app.images.gpu"):
+            code = main(["classify", str(engine), str(tmp_path / "*.png"), "--decode", mode, "--workers", "0", "--output", str(out)])
+        assert code == 0
         outs[mode] = _predictions(out)
+        if mode == "auto":
+            assert "decoding on the CPU with Pillow (--decode auto)" in caplog.text
+            assert gpu_missing("tensorrt") in caplog.text  # the reason, as missing() gives it
     assert outs["auto"] == outs["cpu"] and len(outs["cpu"]) == 5
 
 

@@ -48,6 +48,9 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("labels", _set("labels", value="cat")),
     ("labels", _set("labels", value=["one", "two"])),  # the digits model has 10 classes
     ("onnx_sha256", _set("onnx_sha256", value="abc")),
+    ("weights", _set("weights", value="random-init")),
+    ("weights", _set("weights", value=None)),
+    ("weights", _set("weights", value=["random-init"])),
 ]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from runtime.app.cli.options import EXIT_OS_ERROR
+from runtime.app.cli.exits import OS_ERROR as EXIT_OS_ERROR
 from tests.conftest import run_cli
 
 

@@ -84,7 +84,7 @@ def test_a_non_image_error_is_reported_with_the_file_and_its_traceback_kept_at_d
         raise TypeError("unsupported operand")  # a code bug looks like this too
 
     monkeypatch.setattr(ImageTransform, "from_path", lambda self, path: buggy(path))
-    with caplog.at_level(logging.DEBUG, logger="runtime.app.images.transform"):
+    with caplog.at_level(logging.DEBUG, logger="runtime.core.preprocess"):
         reason = decode_into(transform, str(files[0]), transform.empty_batch(1)[0])
     assert reason == "cannot decode (TypeError: unsupported operand)"
     (record,) = [r for r in caplog.records if r.exc_info]

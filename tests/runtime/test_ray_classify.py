@@ -283,6 +283,7 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
 
     from runtime.app.ray.options import options_from_args
     from runtime.app.ray.stages import Classifier
+    from runtime.core.loader import TensorRTOptions
     from tests.fakes import fake_tensorrt
 
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
@@ -293,11 +294,14 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
         ray=True, ray_address=None, workers=1, gpus_per_worker=None, batch=4, topk=3, backend=None,
         cuda_graph=True, no_sidecar=True, decode="auto",
     )  # fmt: skip
-    options = options_from_args(args)
-    assert options.cuda_graph and options.allow_missing_sidecar and options.decode == "auto"
+    from runtime.app.cli.commands import _load_options
+
+    options = options_from_args(args, _load_options(args))
+    assert options.tensorrt == TensorRTOptions(cuda_graph=True, allow_missing_sidecar=True)
+    assert options.decode == "auto"
     with pytest.raises(UserError, match="sidecar|engine.json"):
         Classifier(str(engine), None, 3, None)
-    actor = Classifier(str(engine), None, 3, None, {"cuda_graph": True, "allow_missing_sidecar": True})
+    actor = Classifier(str(engine), None, 3, None, options.tensorrt)  # the very object, passed through
     try:
         assert actor.runner.describe().endswith("+graph")
     finally:
@@ -477,11 +481,19 @@ def test_where_ray_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
         decoding.decode_in_actors("gpu", "tensorrt", 0.0)
 
 
-def test_an_actor_that_decodes_itself_answers_as_the_cpu_stage(digits_export: Path, odd_images: Path) -> None:
-    """No Ray: the actor's own decoding (here Pillow, --decode auto finding no GPU) against
-    the CPU stage's, on binary path cells; `--decode gpu` on such an actor fails the job."""
+def test_an_actor_that_decodes_itself_answers_as_the_cpu_stage(
+    digits_export: Path, odd_images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Ray: an actor that decodes its own batches through an image pipeline, in chunks of
+    2 with unreadable files among them, against the CPU stage's one batch, on binary path
+    cells. The pipeline stands in for the GPU one (same interface: a host pipeline decoding
+    in this process), so the actor's own row bookkeeping runs; `--decode gpu` on an actor
+    that cannot decode on a GPU fails the job."""
     pytest.importorskip("pyarrow")
+    from runtime.app.images import pipeline as host
+    from runtime.app.images.gpu import pipeline as device
     from runtime.app.images.pipeline import ImageTransform
+    from runtime.app.ray import decoding
     from runtime.app.ray.stages import INFERENCE_FAILED, Classifier
 
     model = str(digits_export / "model.onnx")
@@ -489,8 +501,11 @@ def test_an_actor_that_decodes_itself_answers_as_the_cpu_stage(digits_export: Pa
     transform = ImageTransform(manifest.preprocessing, manifest.input_spec)
     cells = np.asarray(sorted(os.fsencode(p) for p in odd_images.iterdir()), dtype=object)
     by_stage = Classifier(model, None, 3, manifest.labels)
-    in_actor = Classifier(model, None, 3, manifest.labels, transform=transform, decode="auto", batch=2)
     refusing = Classifier(model, None, 3, manifest.labels, transform=transform, decode="gpu", batch=2)
+    monkeypatch.setattr(decoding, "missing", lambda backend, device=True: None)  # as on a GPU actor
+    monkeypatch.setattr(device, "DevicePipeline", lambda t, b, device_id=0: host.HostPipeline(t, b, 0))
+    in_actor = Classifier(model, None, 3, manifest.labels, transform=transform, decode="auto", batch=2)
+    assert isinstance(in_actor.decoder.pipeline, host.HostPipeline)  # the actor's own path, not the CPU stage's
     try:
         expected = by_stage(decode_batch({"path": cells}, transform)).to_pylist()
         assert in_actor({"path": cells}).to_pylist() == expected

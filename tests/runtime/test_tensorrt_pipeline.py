@@ -167,7 +167,7 @@ def test_cuda_graphs_are_captured_once_per_shape_and_slot_then_replayed(model_di
     engine = _engine(model_dir, DYNAMIC)
     x = _images(4, seed=5)
     expected = _reference(model_dir, x)
-    with runtime.load(engine, cuda_graph=True) as runner:
+    with runtime.load(engine, options=runtime.TensorRTOptions(cuda_graph=True)) as runner:
         assert runner.describe().endswith("+graph")
         for _ in range(4):
             np.testing.assert_allclose(runner.infer(x), expected, rtol=1e-5, atol=1e-5)
@@ -303,7 +303,7 @@ def test_engine_without_sidecar_needs_the_flag(model_dir: Path, fake: Any, caplo
     engine = _engine(model_dir, DYNAMIC, sidecar=False)
     with pytest.raises(UserError, match="pass --no-sidecar to rely on TensorRT's own checks"):
         runtime.load(engine).activate()
-    with caplog.at_level(logging.WARNING), runtime.load(engine, allow_missing_sidecar=True) as runner:
+    with caplog.at_level(logging.WARNING), runtime.load(engine, options=runtime.TensorRTOptions(allow_missing_sidecar=True)) as runner:
         assert runner.infer(_images(2)).shape == (2, 10)
     assert "no sidecar; loading it anyway as asked (--no-sidecar)" in caplog.text
 

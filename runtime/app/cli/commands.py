@@ -12,14 +12,20 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from . import exits
+
 if TYPE_CHECKING:
+    from ...core.loader import TensorRTOptions
     from ...core.manifest import Manifest
     from ..images.transform import ImageTransform
 
 
-def _load_options(args: argparse.Namespace) -> dict[str, bool]:
-    """runtime.load's keyword options from the flags _backend_args adds."""
-    return {"cuda_graph": args.cuda_graph, "allow_missing_sidecar": args.no_sidecar}
+def _load_options(args: argparse.Namespace) -> TensorRTOptions:
+    """The TensorRT runner's options from the flags _backend_args adds: made once here and
+    passed through unchanged (to runtime.load, parity, classify on Ray)."""
+    from ...core.loader import TensorRTOptions
+
+    return TensorRTOptions(cuda_graph=args.cuda_graph, allow_missing_sidecar=args.no_sidecar)
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -27,7 +33,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     result = run_parity(args.model_file, args.golden, args.backend, args.precision, _load_options(args))
     print(result.to_json() if args.json else result.summary())
-    return 0 if result else 1
+    return exits.OK if result else exits.CHECK_FAILED
 
 
 def _transform(args: argparse.Namespace, manifest: Manifest) -> ImageTransform:
@@ -59,7 +65,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pipeline = _image_pipeline(args, transform, args.batch, 0 if args.data == "digits" else workers)
     # Decode workers start before the backend initialises CUDA or ONNX Runtime.
     with pipeline:
-        with load(args.model_file, args.backend, **_load_options(args)) as runner:
+        with load(args.model_file, args.backend, _load_options(args)) as runner:
             batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline)
             acc = evaluate(runner, batches)
     if args.json:
@@ -69,7 +75,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{args.model_file}: top-1 {acc.top1:.2%}  top-5 {acc.top5:.2%}  on {acc.images} images"
             + (f" ({acc.skipped} unreadable skipped)" if acc.skipped else "")
         )
-    return 3 if acc.skipped else 0  # as classify: a figure over fewer images than given
+    return exits.PARTIAL if acc.skipped else exits.OK  # as classify: a figure over fewer images than given
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -86,7 +92,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         from ..ray.options import options_from_args
         from ..ray.sink import output_format as ray_output_format
 
-        options = options_from_args(args)  # flags and the ray extra are checked before any work
+        options = options_from_args(args, _load_options(args))  # flags and the ray extra are checked before any work
         ray_output_format(args.output)
     else:
         output_format(args.output)  # a bad file name fails before any work
@@ -113,7 +119,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         pipeline = _image_pipeline(args, transform, args.batch, workers)
         # Decode workers start before the backend initialises CUDA or ONNX Runtime.
         with pipeline:
-            with load(args.model_file, args.backend, **_load_options(args)) as runner:
+            with load(args.model_file, args.backend, _load_options(args)) as runner:
                 # Batches are assembled straight into the runner's buffer: page-locked on TensorRT,
                 # so the copy to the GPU needs no staging.
                 buffer = runner.host_buffer((args.batch, *transform.sample_shape))
@@ -126,7 +132,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         + (f"; wrote {args.output}" if args.output else ""),
         file=sys.stderr,
     )
-    return 3 if stats.skipped else 0
+    return exits.PARTIAL if stats.skipped else exits.OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -161,10 +167,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             paths, unreadable = readable_images(pipeline, inputs)
             if unreadable and not paths:  # a benchmark over no data has no figures to give
                 print(f"error: no --images could be decoded: {unreadable}", file=sys.stderr)
-                return 3
+                return exits.PARTIAL
             if unreadable:
                 logging.getLogger("runtime").warning("%s; timing the %d others", unreadable, len(paths))
-        runner = stack.enter_context(load(args.model_file, args.backend, **_load_options(args)))
+        runner = stack.enter_context(load(args.model_file, args.backend, _load_options(args)))
         rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds, input_spec=manifest.input_spec)
         if pipeline is not None:
             backend_rate = next(r.images_per_s for r in rows if r.batch == max(batches))
@@ -176,10 +182,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(format_pipeline_table(pipeline_rows))
     if unreadable:
         print(f"{unreadable}; the pipeline figures count decoded images only", file=sys.stderr)
-    return 3 if unreadable else 0
+    return exits.PARTIAL if unreadable else exits.OK
 
 
 def _image_pipeline(args: argparse.Namespace, transform: ImageTransform, batch: int, workers: int) -> Any:
-    from ..images.feed import backend_of, image_pipeline
+    from ...core.loader import backend_for
+    from ..images.feed import image_pipeline
 
-    return image_pipeline(args.decode, backend_of(args.model_file, args.backend), transform, batch, workers)
+    return image_pipeline(args.decode, backend_for(args.model_file, args.backend), transform, batch, workers)

@@ -11,13 +11,15 @@ import sys
 from pathlib import Path
 
 from ...core.artifacts import PRECISIONS
+from ...core.loader import BACKENDS
+from ..images.gpu import MODES as DECODE_MODES
 from . import options as opts
 from .commands import cmd_bench, cmd_classify, cmd_evaluate, cmd_parity
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", type=Path, help=".engine or .onnx file")
-    p.add_argument("--backend", choices=["tensorrt", "onnxruntime"], help="default: by file extension")
+    p.add_argument("--backend", choices=BACKENDS, help="default: by file extension (.engine tensorrt, .onnx onnxruntime)")
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each input shape from a CUDA graph")
     p.add_argument("--no-sidecar", action="store_true", help="TensorRT: run an engine with no .engine.json (trtexec)")
 
@@ -25,7 +27,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
 def _decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--decode",
-        choices=["cpu", "gpu", "auto"],
+        choices=DECODE_MODES,
         default="cpu",
         help="where images are decoded and resized: cpu (Pillow), gpu (nvImageCodec + exact CUDA resize, "
         "TensorRT engines, the gpu-images extra) or auto (gpu when both are there)",

@@ -18,14 +18,13 @@ import sys
 from collections.abc import Callable
 
 from ...core.errors import UserError, describe_os_error
+from ...core.preprocessing import MAX_SIZE  # noqa: F401  (bench --size; model.json obeys the same)
+from . import exits
 from .log_repeats import flush_repeats, summarise_repeats
-from .signals import EXIT_TERMINATED, Terminated, sigterm_raises
-
-EXIT_OS_ERROR = 74
+from .signals import Terminated, sigterm_raises
 
 # The documented maxima of the numeric options.
 MAX_BATCH = 4096  # images per batch
-MAX_SIZE = 8192  # pixels per side of a model input (bench --size, model.json's input_size)
 MAX_TOPK = 100_000  # before the model's class count is known; then topk <= classes
 MAX_SECONDS = 3600.0  # bench: timed seconds per batch size
 WORKERS_PER_CPU = 4  # --workers <= CPU count x this
@@ -117,24 +116,33 @@ def setup_logging(verbose: bool = False) -> None:
     summarise_repeats()
 
 
+def list_exit_codes(parser: argparse.ArgumentParser) -> None:
+    """Put the exit codes (exits.EPILOG) at the end of `parser`'s --help and each subcommand's."""
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        p.epilog = exits.EPILOG
+        p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the table's lines
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+
+
 def run_parsed(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse, set up logging, and run the chosen command (args.func) with one-line errors."""
+    list_exit_codes(parser)
     try:
         args = parser.parse_args(argv)
     except OptionError as exc:  # raised by the types above; argparse lets it through
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.BAD_INPUT
     setup_logging(args.verbose)
     return guarded(lambda: int(args.func(args)))
 
 
 def guarded(main: Callable[[], int]) -> int:
-    """Run `main`; turn user-facing failures into one stderr line and a non-zero exit.
-
-    Exit codes: 0 ok, 1 the command ran but its check failed (returned by `main`),
-    2 bad input or missing dependency, 74 an operating-system error (read-only or full
-    disk, missing permission; sysexits' EX_IOERR), 130 interrupted, 143 terminated (SIGTERM).
-    """
+    """Run `main`; turn user-facing failures into one stderr line and a non-zero exit
+    (runtime.app.cli.exits names each code)."""
     try:
         with sigterm_raises():
             try:
@@ -143,16 +151,16 @@ def guarded(main: Callable[[], int]) -> int:
                 flush_repeats()  # the counts before the closing line, which stays last
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.BAD_INPUT
     except OSError as exc:
         # Artifacts are written through runtime.core.io.atomic_path, so nothing half-written
         # is left behind; what remains to do is say which file and why, on one line.
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
-        return EXIT_OS_ERROR
+        return exits.OS_ERROR
     except Terminated:
         print("error: terminated (SIGTERM); no partial artifact was kept", file=sys.stderr)
-        return EXIT_TERMINATED
+        return exits.TERMINATED
     except KeyboardInterrupt:
         print("error: interrupted; no partial artifact was kept", file=sys.stderr)
-        return 130
+        return exits.INTERRUPTED
 

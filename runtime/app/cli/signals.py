@@ -15,8 +15,6 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-EXIT_TERMINATED = 128 + int(signal.SIGTERM)  # what a shell reports for a SIGTERM death: 143
-
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived; raised where the main thread was, so cleanup runs as for Ctrl-C."""

@@ -16,6 +16,7 @@ with its reason, for the caller to report.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import stat
 import warnings
@@ -25,6 +26,8 @@ from pathlib import Path
 from PIL import Image
 
 from ...core.errors import UserError
+
+log = logging.getLogger(__name__)
 
 # Files that sit beside images in data sets and are not images: passed over in folders.
 SIDECARS = frozenset(
@@ -159,3 +162,15 @@ def collect_images(items: list[str] | list[Path]) -> ImageInputs:
         for match in matches:
             collector.add_named(Path(match))
     return collector.found
+
+
+def find_images(inputs: list[str] | list[Path]) -> list[Path]:
+    """Files, directories (recursive) and glob patterns -> image paths in order, deduplicated.
+
+    Entries that cannot be images (broken links, symlink loops, unreadable folders) are
+    logged as warnings; callers that must account for every input use
+    `collect_images`, which returns them."""
+    found = collect_images(inputs)
+    for skip in found.skipped:
+        log.warning("skipped %s: %s", skip.path, skip.reason)
+    return found.paths

@@ -22,7 +22,9 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import UserError
+from ...core.memory import GIB, batch_bytes, check_host_memory
 from .transform import Batch, ImageTransform, check_buffer, decode_into
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class HostPipeline:
         if workers < 0:
             raise UserError(f"--workers must be 0 or more, got {workers}")
         self.transform, self.batch, self.workers = transform, batch, workers
+        self.name = "host pipeline"
         # Enough slots that every worker has an image to work on while the consumer
         # holds one batch: memory is slots x batch x sample, whatever the image count.
         self.slots = prefetch or max(3, 1 + -(-2 * workers // batch) + 1)
@@ -239,3 +243,26 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _free_bytes(folder: str) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def check_pipeline_memory(pipeline: HostPipeline) -> None:
+    """Refuse a HostPipeline whose batch buffer and decode ring cannot be allocated here."""
+    one = batch_bytes(pipeline.batch, pipeline.transform.sample_shape, pipeline.transform.dtype.itemsize)
+    ring = pipeline.slots * one if pipeline.workers else 0
+    what = f"--batch {pipeline.batch} of {'x'.join(map(str, pipeline.transform.sample_shape))} samples"
+    check_host_memory(one + ring, what + (f" ({pipeline.slots} shared slots and one batch)" if ring else ""))
+    if ring:
+        places = [p for p in ("/dev/shm", tempfile.gettempdir()) if Path(p).is_dir()]
+        free = max((_free_bytes(p) for p in places), default=0)
+        if ring > free:
+            raise UserError(
+                f"{what}: the decode workers' {pipeline.slots} shared slots need {ring / GIB:.1f} GiB, "
+                f"and only {free / GIB:.1f} GiB is free in {' or '.join(places)}; use a smaller --batch"
+            )

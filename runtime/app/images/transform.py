@@ -9,20 +9,24 @@
 
 from __future__ import annotations
 
-import logging
-import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 from ...core.errors import UserError
 from ...core.manifest import InputSpec
-from ...core.preprocess import ImageError, Preprocessing, load_and_preprocess, preprocess
-
-log = logging.getLogger(__name__)
+from ...core.preprocess import (
+    DECODER_FAILURES,
+    ImageError,
+    Preprocessing,
+    decoder_failure,
+    load_and_preprocess,
+    preprocess,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,27 @@ class Batch:
     errors: dict[int, str]  # index into paths -> reason
 
 
+class ImagePipeline(Protocol):
+    """What classify, evaluate and bench take: files in, `Batch`es of the model's input out,
+    in input order, a file that cannot be used carried as data (`Batch.errors`).
+
+    HostPipeline (Pillow in worker processes, host arrays) and DevicePipeline (nvImageCodec
+    and the exact resize kernel, arrays in device memory) are the two. A pipeline is a
+    context manager (started on enter, stopped on exit); `batches` may be called again
+    after a pass completes. A batch's memory may be refilled once the next is asked for."""
+
+    transform: ImageTransform
+    batch: int
+    workers: int  # decode processes (0: in the calling process, or a GPU thread)
+    name: str  # how bench's table labels it
+
+    def __enter__(self) -> ImagePipeline: ...
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+    def batches(self, paths: Sequence[str | Path], out: Any = None) -> Iterator[Batch]: ...
+
+
 def check_buffer(out: np.ndarray, transform: ImageTransform, batch: int) -> None:
     """Raise UserError unless `out` can hold a batch: [>= batch, *sample], the right dtype,
     C-contiguous and writeable."""
@@ -102,10 +127,6 @@ def decode_into(transform: ImageTransform, path: str, dest: np.ndarray) -> str |
         dest[...] = transform.from_path(path)
     except ImageError as exc:
         return str(exc).removeprefix(f"{path}: ")
-    except (ArithmeticError, IndexError, MemoryError, RuntimeError, TypeError, struct.error) as exc:
-        # What Pillow's decoders raise on some malformed files beyond OSError/ValueError:
-        # that file's problem, reported with it, not the end of the run. The same types
-        # can come from a bug here, so the traceback is kept at DEBUG (--verbose).
-        log.debug("decoding %s raised %s", path, type(exc).__name__, exc_info=True)
-        return f"cannot decode ({type(exc).__name__}: {exc})"
+    except DECODER_FAILURES as exc:  # that file's problem, not the run's
+        return decoder_failure(path, exc)
     return None

@@ -24,7 +24,7 @@ import numpy as np
 from ...core.errors import UserError
 from ...core.manifest import Manifest
 from ...core.preprocess import MAX_PIXELS
-from ..images.gpu import missing
+from ..images.gpu import decide, missing
 from ..images.transform import ImageTransform, decode_into
 from .paths import name
 
@@ -67,14 +67,9 @@ def check_on_driver(mode: str, backend: str) -> None:
 def decode_in_actors(mode: str, backend: str, gpus_per_actor: float) -> bool:
     """Whether the actors decode on their GPUs (else CPU tasks do); logs the choice.
     `--decode gpu` on a cluster whose actors get no GPU is a UserError."""
-    why = None
-    if mode != "cpu":
-        why = missing(backend, device=False)
-        if why is None and not gpus_per_actor:
-            why = "the Ray actors get no GPU (the cluster has none, or --gpus-per-worker 0)"
-    if mode == "gpu" and why:
-        raise UserError(f"--decode gpu: {why}")
-    on_gpu = mode != "cpu" and why is None
+    no_gpu = None if gpus_per_actor else "the Ray actors get no GPU (the cluster has none, or --gpus-per-worker 0)"
+    used, why = decide(mode, backend, device=False, no_gpu=no_gpu)
+    on_gpu = used == "gpu"
     log.info(
         "decoding %s (--decode %s)%s",
         "on each Ray actor's GPU with nvImageCodec" if on_gpu else "in Ray CPU tasks with Pillow",

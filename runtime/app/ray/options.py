@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from ...core.errors import UserError, require
+from ...core.loader import TensorRTOptions
 
 RAY_HINT = "--ray needs the ray extra: pip install -e '.[ray]'"
 
@@ -20,8 +21,7 @@ class RayOptions:
     batch: int = 32
     topk: int = 5
     backend: str | None = None  # runtime.load's backend; None picks by file extension
-    cuda_graph: bool = False  # TensorRT: replay each input shape from a CUDA graph
-    allow_missing_sidecar: bool = False  # TensorRT: run an engine with no .engine.json
+    tensorrt: TensorRTOptions = TensorRTOptions()  # the TensorRT runner's, passed to each actor unchanged
     decode: str = "cpu"  # cpu: Pillow in CPU tasks; gpu: nvImageCodec on each actor's GPU; auto: gpu where it can
 
 
@@ -34,7 +34,7 @@ class RayStats:
     startup_seconds: float  # connecting to (or starting) the cluster; 0 when Ray was already up
 
 
-def options_from_args(args: argparse.Namespace) -> RayOptions:
+def options_from_args(args: argparse.Namespace, tensorrt: TensorRTOptions) -> RayOptions:
     """`classify --ray`'s flags as RayOptions."""
     if not args.ray:
         raise UserError("--ray-address and --gpus-per-worker need --ray")
@@ -46,7 +46,6 @@ def options_from_args(args: argparse.Namespace) -> RayOptions:
         batch=args.batch,
         topk=args.topk,
         backend=args.backend,
-        cuda_graph=args.cuda_graph,
-        allow_missing_sidecar=args.no_sidecar,
+        tensorrt=tensorrt,
         decode=args.decode,
     )

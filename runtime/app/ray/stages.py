@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import UserError, require
-from ...core.loader import load
+from ...core.loader import TensorRTOptions, load
 from ...core.manifest import load_manifest
 from ..classify import top_k_records
 from ..images.transform import ImageTransform
@@ -47,12 +47,12 @@ class Classifier:
         backend: str | None,
         topk: int,
         labels: list[str] | None,
-        load_options: dict[str, Any] | None = None,
+        tensorrt: TensorRTOptions | None = None,
         transform: ImageTransform | None = None,
         decode: str = "cpu",
         batch: int = 32,
     ) -> None:
-        self.runner = load(model_file, backend, **(load_options or {})).activate()
+        self.runner = load(model_file, backend, tensorrt).activate()
         self.topk, self.labels = topk, labels
         self.decoder = None
         if decode != "cpu" and transform is not None:
@@ -119,8 +119,7 @@ def classify_dataset(
     manifest = load_manifest(manifest_file or model_file)
     gpus, workers = _actor_resources(ray.cluster_resources(), options)
     transform = transform or ImageTransform(manifest.preprocessing, manifest.input_spec)
-    load_options = {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar}
-    in_actors = decode_in_actors(options.decode, load(model_file, options.backend, **load_options).backend, gpus)
+    in_actors = decode_in_actors(options.decode, load(model_file, options.backend, options.tensorrt).backend, gpus)
     decoded = paths
     if not in_actors:
         decoded = paths.map_batches(
@@ -140,7 +139,7 @@ def classify_dataset(
             "backend": options.backend,
             "topk": options.topk,
             "labels": manifest.labels,
-            "load_options": load_options,
+            "tensorrt": options.tensorrt,
             "transform": transform,
             "decode": options.decode if in_actors else "cpu",
             "batch": options.batch,

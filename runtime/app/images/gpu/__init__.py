@@ -65,14 +65,22 @@ def missing(backend: str, device: bool = True) -> str | None:
     return None
 
 
-def choose(mode: str, backend: str) -> str:
-    """`--decode` -> "cpu" or "gpu", logged once; `gpu` that cannot run is a UserError."""
+def decide(mode: str, backend: str, device: bool = True, no_gpu: str | None = None) -> tuple[str, str | None]:
+    """The one rule for `--decode cpu|gpu|auto`, locally and on Ray: ("cpu" or "gpu", why the
+    GPU path cannot run here or None). `gpu` that cannot run is a UserError; `auto` takes
+    the GPU where it can. `device` and `no_gpu` as for `missing` (a Ray driver checks the
+    extra only and says `no_gpu` when its actors get no GPU)."""
     if mode not in MODES:
         raise UserError(f"--decode {mode}: expected one of {', '.join(MODES)}")
-    why = None if mode == "cpu" else missing(backend)
+    why = None if mode == "cpu" else (missing(backend, device) or no_gpu)
     if mode == "gpu" and why:
         raise UserError(f"--decode gpu: {why}")
-    used = "gpu" if mode != "cpu" and why is None else "cpu"
+    return ("gpu" if mode != "cpu" and why is None else "cpu"), why
+
+
+def choose(mode: str, backend: str) -> str:
+    """`--decode` -> "cpu" or "gpu" for a local run (`decide`), logged once."""
+    used, why = decide(mode, backend)
     reason = f" ({why})" if mode == "auto" and why else ""
     log.log(
         logging.DEBUG if mode == "cpu" else logging.INFO,  # said when the run chose, not when told

@@ -22,14 +22,22 @@ GPU: tests use it to check the rules and the pixels.
 from __future__ import annotations
 
 import logging
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ....core.preprocess import MAX_PIXELS, ORIENTATION, ImageError, Preprocessing, open_image, resized_size
+from ....core.preprocess import (
+    DECODER_FAILURES,
+    ORIENTATION,
+    ImageError,
+    Preprocessing,
+    decoder_failure,
+    open_image,
+    pixel_limit_error,
+    resized_size,
+)
 from . import nvimgcodec
 
 log = logging.getLogger(__name__)
@@ -91,10 +99,9 @@ class BatchDecoder:
             width, height = int(stream.width), int(stream.height)  # parsed lazily: may raise too
         except Exception:  # an unknown or broken header: Pillow reports it in its words
             return None, None
-        if width * height > MAX_PIXELS:
-            return None, (
-                f"{width}x{height} is over the {MAX_PIXELS:,}-pixel limit (refused as a possible decompression bomb)"
-            )
+        too_large = pixel_limit_error(width, height)
+        if too_large:
+            return None, too_large
         error = self.resize_error(width, height)
         if error is not None and self.exif_transpose and _turned(path):
             error = self.resize_error(height, width)  # the header's size is the stored one, not the upright one
@@ -154,10 +161,8 @@ class BatchDecoder:
             img = open_image(Path(path), exif_transpose=self.exif_transpose)
         except ImageError as exc:
             return Decoded(error=str(exc).removeprefix(f"{path}: "))
-        except (ArithmeticError, IndexError, MemoryError, RuntimeError, TypeError, struct.error) as exc:
-            # As runtime.app.images.pipeline.decode_into: that file's problem, not the run's.
-            log.debug("decoding %s raised %s", path, type(exc).__name__, exc_info=True)
-            return Decoded(error=f"cannot decode ({type(exc).__name__}: {exc})")
+        except DECODER_FAILURES as exc:  # that file's problem, not the run's
+            return Decoded(error=decoder_failure(path, exc))
         return Decoded(pixels=np.asarray(img, dtype=np.uint8))
 
 

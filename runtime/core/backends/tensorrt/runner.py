@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from ...dlpack import dlpack_device, from_dlpack, is_gpu
 from ...engine_meta import EngineMeta, check_device, check_library, check_provenance, read_sidecar
 from ...errors import UserError
 from ...flavours import TENSORRT_RTX, default_flavour, import_flavour
+from ...loader import TensorRTOptions
 from ...manifest import INPUT_NAME, InputSpec, find_manifest
 from ...runner import Runner, check_input
 from ..cuda import CudaApi, default_cuda
@@ -35,13 +35,6 @@ if TYPE_CHECKING:
     import tensorrt as trt
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TensorRTOptions:
-    cuda_graph: bool = False  # capture each input shape's execution into a CUDA graph
-    allow_missing_sidecar: bool = False  # run an engine with no .engine.json (trtexec), with a warning
-    device: int = 0  # CUDA device index (after CUDA_VISIBLE_DEVICES)
 
 
 class TensorRTRunner(Runner):
