@@ -17,7 +17,7 @@ from tests.conftest import PREBUILT, ROOT
 
 VENV_PYTHON = ROOT / ".venv-numpy1" / "bin" / "python"
 # The core: parity, manifest, artifacts, the TensorRT runner against the test double, the
-# ONNX Runtime backend, and the exact CPU preprocessing.
+# ONNX Runtime backend, and the exact CPU preprocessing; and the engine build a Jetson runs.
 CORE_TESTS = [
     "tests/runtime/test_parity.py",
     "tests/runtime/test_golden_provenance.py",
@@ -30,6 +30,7 @@ CORE_TESTS = [
     "tests/runtime/test_onnxruntime_backend.py",
     "tests/runtime/test_preprocess.py",
     "tests/runtime/test_resample.py",
+    "tests/export/test_engine_builder.py",
 ]
 
 pytestmark = pytest.mark.skipif(
