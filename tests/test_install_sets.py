@@ -126,3 +126,27 @@ def test_each_jetson_set_resolves_for_manylinux_aarch64(jetson: Jetson, tmp_path
             "numpy": True,
             "onnxruntime": True,
         }
+
+
+def test_the_jetson_doc_names_only_extras_that_exist_and_commands_that_parse() -> None:
+    """docs/jetson.md's pasteable lines: every `.[extra]` exists, and every `python -m export`
+    or `python -m runtime` line parses (nothing is run)."""
+    import re
+    import shlex
+
+    from export.__main__ import build_parser as export_parser
+    from runtime.__main__ import build_parser as runtime_parser
+
+    doc = (ROOT / "docs" / "jetson.md").read_text(encoding="utf-8")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    named = set(re.findall(r"\.\[([a-z0-9-]+)\]", doc))
+    assert {"jetpack6", "jetpack7"} <= named and named <= set(extras)
+    parsers = {"export": export_parser(), "runtime": runtime_parser()}
+    commands = [line.split("  #")[0].split() for line in doc.splitlines() if line.startswith("python -m ")]
+    assert len(commands) >= 8
+    for words in commands:
+        if words[2] in parsers:
+            try:
+                parsers[words[2]].parse_args(shlex.split(" ".join(words[3:])))
+            except SystemExit:
+                pytest.fail(f"docs/jetson.md: {' '.join(words)} does not parse")
