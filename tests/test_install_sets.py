@@ -38,7 +38,8 @@ class Jetson:
     banned: tuple[str, ...]  # substrings no resolved package name may contain
 
 
-COMMON_BANS = ("torch", "tensorrt", "onnxscript", "calibration")  # TensorRT comes from JetPack; no export extra
+# TensorRT comes from JetPack; nothing of the export extra (its onnxruntime>=1.32 has no cp310 wheel).
+COMMON_BANS = ("torch", "tensorrt", "onnxscript", "onnxconverter", "scikit-learn", "matplotlib")
 SETS = [
     Jetson(
         "jetpack6",
