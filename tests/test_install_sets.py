@@ -1,10 +1,12 @@
 """The Jetson install sets (pyproject's jetpack6 and jetpack7 extras) resolve for manylinux aarch64
 on JetPack's Python, without installing anything, and hold what docs/jetson.md says they hold.
 
-The set is read from pyproject.toml with its markers evaluated for the Jetson (pip would evaluate
-them for this machine), then `pip install --dry-run --report` resolves it against the package
-index for the Jetson's platform tags and Python. The project itself is pure Python and is left
-out: its requirements are the set. Tests marked `network` need the package index (CI has it)."""
+The set is read from pyproject.toml with its markers evaluated for the Jetson (pip evaluates
+markers for the machine it runs on, whatever --platform and --python-version say), then
+`pip install --dry-run --report` resolves it against the package index for the Jetson's platform
+tags and Python. The markers of the set's own dependencies are still pip's, for this machine.
+The project itself is pure Python and is left out: its requirements are the set. Tests marked
+`network` need the package index (CI has it)."""
 
 from __future__ import annotations
 
