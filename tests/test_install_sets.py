@@ -47,16 +47,33 @@ SETS = [
         "jetpack6",
         "3.10",
         35,
-        {"numpy": "1", "cuda-python": "12", "cuda-bindings": "12", "cupy-cuda12x": "", "onnxruntime": "1"}
-        | {"nvidia-nvimgcodec-tegra-cu12": "", "pillow": "", "tqdm": ""},
+        {
+            "numpy": "1",
+            "cuda-python": "12",
+            "cuda-bindings": "12",
+            "cupy-cuda12x": "",
+            "nvidia-nvimgcodec-tegra-cu12": "",
+            "onnxruntime": "1",
+            "pillow": "",
+            "tqdm": "",
+        },
         (*COMMON_BANS, "cu13", "cuda13x", "nvidia-nvjpeg"),
     ),
     Jetson(
         "jetpack7",
         "3.12",
         39,
-        {"cuda-python": "13", "cuda-bindings": "13", "cupy-cuda13x": "", "nvidia-nvimgcodec-cu13": "", "onnxruntime": "1"}
-        | {"nvidia-nvjpeg": "13", "numpy": "", "pillow": "", "tqdm": ""},
+        {
+            "numpy": "",
+            "cuda-python": "13",
+            "cuda-bindings": "13",
+            "cupy-cuda13x": "",
+            "nvidia-nvimgcodec-cu13": "",
+            "nvidia-nvjpeg": "13",
+            "onnxruntime": "1",
+            "pillow": "",
+            "tqdm": "",
+        },
         (*COMMON_BANS, "cu12", "cuda12x", "tegra"),
     ),
 ]
