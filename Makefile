@@ -44,8 +44,18 @@ typecheck: setup
 # What CI runs: lint, type-check (TensorRT code against tensorrt-stubs), then every test
 # this machine can run, real TensorRT-RTX builds (marker rtx) included; GPU/TensorRT tests
 # are listed as skipped, with the reason.
-test: lint typecheck
+test: lint typecheck numpy1-venv
 	$(PY) -m pytest
+
+# The runtime core's tests also run under numpy 1.26 (JetPack 6's TensorRT needs numpy 1.x):
+# tests/test_numpy1.py runs them in this small venv without torch, built once.
+NUMPY1 := .venv-numpy1
+.PHONY: numpy1-venv
+numpy1-venv: $(NUMPY1)/.installed
+$(NUMPY1)/.installed: tests/requirements-numpy1.txt
+	@test -x $(NUMPY1)/bin/python || $(PYTHON) -m venv $(NUMPY1)
+	$(NUMPY1)/bin/python -m pip install -q --no-compile -r tests/requirements-numpy1.txt
+	@touch $@
 
 # On a machine with a CUDA GPU and TensorRT: the GPU and TensorRT tests, none skipped.
 # Without a GPU it says so in one line and stops, rather than fail every test.

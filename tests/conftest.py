@@ -64,6 +64,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     )
 
 
+# A folder of exports made by a run that has torch (tests/test_numpy1.py), one sub-folder per
+# fixture name, for a venv without torch: those fixtures are then read from it, not exported.
+PREBUILT = "CONVMIXER_TEST_EXPORTS"
+
+
+def _prebuilt(fixture: str) -> Path | None:
+    root = os.environ.get(PREBUILT)
+    return Path(root) / fixture if root else None
+
+
 @pytest.fixture(scope="session")
 def digit_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 12 images of the digits test split as PNGs, named `NN_labelL.png`. Read only."""
@@ -77,12 +87,14 @@ def digit_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def digits_export(digit_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def digits_export(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """build/convmixer_digits/ with model.onnx, model.json, golden.npz (the first 8 digit_images)."""
+    if (prebuilt := _prebuilt("digits_export")) is not None:
+        return prebuilt
     from export.onnx_export import export_onnx
 
     out = tmp_path_factory.mktemp("convmixer_digits")
-    export_onnx("convmixer_digits", out_dir=out, golden_images=digit_images)
+    export_onnx("convmixer_digits", out_dir=out, golden_images=request.getfixturevalue("digit_images"))
     return out
 
 
@@ -114,6 +126,8 @@ def digits_uint8_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_random_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-init convmixer_256_8 export (CIFAR shape, 10 classes)."""
+    if (prebuilt := _prebuilt("tiny_random_export")) is not None:
+        return prebuilt
     from export.onnx_export import export_onnx
 
     out = tmp_path_factory.mktemp("convmixer_256_8")
