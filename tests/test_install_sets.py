@@ -155,7 +155,7 @@ def test_the_jetson_doc_names_only_extras_that_exist_and_commands_that_parse() -
     import shlex
 
     from export.__main__ import build_parser as export_parser
-    from runtime.__main__ import build_parser as runtime_parser
+    from runtime.app.cli.main import build_parser as runtime_parser
 
     doc = (ROOT / "docs" / "jetson.md").read_text(encoding="utf-8")
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
