@@ -102,6 +102,3 @@ class ProfileSet:
             stop = min(start + hi, batch)
             out.append(Chunk(start, stop, max(stop - start, lo)))
         return out
-
-    def run_shape(self, shape: Shape, chunk: Chunk) -> Shape:
-        return (chunk.run, *shape[1:])

@@ -20,7 +20,7 @@ from ....core.flavours import FLAVOURS
 
 log = logging.getLogger(__name__)
 
-EXTRA_HINT = "install the gpu-images extra: pip install 'convmixer-deploy[gpu-images]'"
+EXTRA_HINT = "install the gpu-images extra: pip install 'convmixer-deploy[gpu-images]' (on a Jetson: the jetpack6 or jetpack7 extra, docs/jetson.md)"
 MODES = ("cpu", "gpu", "auto")
 
 
