@@ -1,34 +1,20 @@
-"""`runtime.load`: the runner for a model file, picked by its extension or by name, and the
-one set of options a TensorRT runner takes (TensorRTOptions), passed through unchanged by
-every caller (the command line, classify on Ray, parity)."""
+"""`runtime.load`: the runner for a model file, picked by its extension or by name. A
+TensorRT runner takes one TensorRTOptions (runtime.core.tensorrt_options), which every
+caller (the command line, classify on Ray, parity) passes through unchanged."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .artifacts import ENGINE_SUFFIX, ONNX_SUFFIX
 from .errors import UserError
 from .runner import Runner
+from .tensorrt_options import TensorRTOptions
+
+__all__ = ["BACKENDS", "ONNXRUNTIME", "TENSORRT", "TensorRTOptions", "backend_for", "load"]
 
 TENSORRT, ONNXRUNTIME = "tensorrt", "onnxruntime"
 BACKENDS = (TENSORRT, ONNXRUNTIME)
-
-
-@dataclass(frozen=True)
-class TensorRTOptions:
-    """How a TensorRT runner runs its engine; ONNX Runtime takes none of these."""
-
-    # capture each input shape's execution into a CUDA graph
-    cuda_graph: bool = field(default=False, metadata={"flag": "--cuda-graph"})
-    # run an engine with no .engine.json (trtexec), with a warning
-    allow_missing_sidecar: bool = field(default=False, metadata={"flag": "--no-sidecar"})
-    # CUDA device index (after CUDA_VISIBLE_DEVICES)
-    device: int = field(default=0, metadata={"flag": "device"})
-
-    def asked(self) -> list[str]:
-        """The options set away from their defaults, as the command line names them."""
-        return [f.metadata["flag"] for f in fields(self) if getattr(self, f.name) != f.default]
 
 
 def backend_for(model_file: str | Path, backend: str | None = None) -> str:

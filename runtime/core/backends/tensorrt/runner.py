@@ -22,9 +22,9 @@ from ...dlpack import dlpack_device, from_dlpack, is_gpu
 from ...engine_meta import EngineMeta, check_device, check_library, check_provenance, read_sidecar
 from ...errors import UserError
 from ...flavours import TENSORRT_RTX, default_flavour, import_flavour
-from ...loader import TensorRTOptions
 from ...manifest import INPUT_NAME, InputSpec, find_manifest
 from ...runner import Runner, check_input
+from ...tensorrt_options import TensorRTOptions
 from ..cuda import CudaApi, default_cuda
 from ..profiles import ProfileSet
 from .engine import FLOAT32_BYTES, EngineRun, check_io, check_validity, profile_shapes
