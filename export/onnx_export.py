@@ -17,7 +17,7 @@ from convmixer.checkpoint import load_into
 from convmixer.registry import label_names
 from runtime.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
 from runtime.errors import UserError
-from runtime.images.preprocess import Preprocessing, find_images
+from runtime.images.preprocess import ImageError, Preprocessing, find_images
 from runtime.images.transform import ImageTransform
 from runtime.io import atomic_path, sha256_file, write_json_atomic
 from runtime.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
@@ -80,11 +80,25 @@ def _golden_inputs(
     if images_dir is None:
         rng = np.random.default_rng(seed)
         return [random_inputs(spec, 2, h, w, rng) for h, w in shapes], f"random, seed {seed}"
-    paths = find_images([images_dir])[:GOLDEN_BATCH]
-    if not paths:
-        raise UserError(f"--golden-images {images_dir}: no images found")
-    batches = [np.stack([ImageTransform(cfg, spec, size=(h, w)).from_path(p) for p in paths]) for h, w in shapes]
-    return batches, f"images from {images_dir}"
+    # Unreadable files are skipped and listed, as calibration does: the first GOLDEN_BATCH
+    # images that decode make the golden batch.
+    transforms = [ImageTransform(cfg, spec, size=(h, w)) for h, w in shapes]
+    samples: list[list[np.ndarray]] = []
+    skipped: list[str] = []
+    for path in find_images([images_dir]):
+        if len(samples) == GOLDEN_BATCH:
+            break
+        try:
+            samples.append([t.from_path(path) for t in transforms])
+        except ImageError as exc:
+            skipped.append(str(exc))
+    if skipped:
+        log.warning("--golden-images: skipped %d unreadable: %s", len(skipped), "; ".join(skipped))
+    if not samples:
+        raise UserError(f"--golden-images {images_dir}: no readable images found" + (f" ({skipped[0]})" if skipped else ""))
+    batches = [np.stack([s[i] for s in samples]) for i in range(len(shapes))]
+    note = f" ({len(skipped)} unreadable skipped)" if skipped else ""
+    return batches, f"images from {images_dir}{note}"
 
 
 def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int, spec: InputSpec) -> None:
