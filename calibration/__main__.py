@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.artifacts import INT8, chart_path, onnx_for_precision
-from runtime.cli_support import run_parsed, whole
+from runtime.cli_support import VERBOSE_HELP, run_parsed, whole
 
 from .data import DEFAULT_LIMIT
 from .ranges import DEFAULT_PERCENTILE, METHODS
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         help="with --max-drop: write the best INT8 graph even when the budget cannot be met",
     )
     parser.add_argument("--force", action="store_true", help="recalibrate even when calibration.json is up to date")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     parser.set_defaults(func=run)
     return run_parsed(parser, argv)
 

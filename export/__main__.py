@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from runtime.artifacts import FP32, PRECISIONS, engine_path_for
-from runtime.cli_support import MAX_BATCH, run_parsed, whole
+from runtime.cli_support import MAX_BATCH, VERBOSE_HELP, run_parsed, whole
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .engine_options import add_arguments as add_engine_options  # imports neither torch nor TensorRT
 
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("onnx", help="export a variant to ONNX with golden logits")

@@ -89,6 +89,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         options = options_from_args(args)  # flags and the ray extra are checked before any work
         ray_output_format(args.output)
     else:
+        if args.output is not None and args.output.suffix.lower() == ".parquet":
+            raise UserError(f"--output {args.output}: Parquet is written by --ray (the ray extra); without it use .csv or .jsonl")
         output_format(args.output)  # a bad file name fails before any work
     manifest = load_manifest(args.model_file)
     if args.topk > manifest.num_classes:

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="engine_summary.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("build_dir", type=Path, help="build/<model>/ holding model.<precision>.engine files")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail on stderr")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     return guarded(lambda: run(args.build_dir))

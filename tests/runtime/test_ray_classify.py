@@ -528,3 +528,29 @@ def test_actor_gpu_decode_matches_the_cpu_stage(digits_export: Path, images: Pat
                 assert diff == 0 if paths[first + i].endswith(".png") else diff <= 2, paths[first + i]
     finally:
         decoder.close()
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_too_many_workers_for_a_local_cluster_is_refused_before_ray_starts(
+    cpus: int, digits_export: Path, images: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A local cluster gets this machine's CPUs: --workers that leave none for decoding is one
+    line and exit 2, before ray.init (which would take seconds, then fail the same way)."""
+    import ray
+
+    from runtime.__main__ import main
+
+    def no_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(ray, "init", no_start)
+    rc = main(["classify", str(digits_export / "model.onnx"), str(images), "--ray", "--workers", str(cpus)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith(f"error: --workers {cpus}: a local Ray cluster")
+
+
+def test_parquet_output_without_ray_names_ray(digits_export: Path, images: Path) -> None:
+    res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), str(images), "--output", "x.parquet")
+    assert res.returncode == 2 and "Parquet is written by --ray" in res.stderr
+    assert len(res.stderr.splitlines()) == 1 and not (ROOT / "x.parquet").exists()
