@@ -135,7 +135,9 @@ def calibrate(
     int8_path = onnx_for_precision(onnx_path, INT8)
     report_path = calibration_path(onnx_path)
     refuse_data_holding_outputs(data, [int8_path, report_path, chart_path(onnx_path)])
-    source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
+    source = open_source(
+        data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec, wnids=manifest.wnids
+    )
     settings = _settings(onnx_path, source.fingerprint, options)
     if not force and up_to_date(report_path, int8_path, settings):
         log.debug("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)

@@ -14,7 +14,7 @@ import torch
 
 import convmixer
 from convmixer.checkpoint import load_into
-from convmixer.registry import label_names
+from convmixer.registry import label_names, wnid_names
 from runtime.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
 from runtime.errors import UserError
 from runtime.images.preprocess import ImageError, Preprocessing, find_images
@@ -253,6 +253,7 @@ def export_onnx(
         "input": spec.to_dict(),
         "label_set": variant.labels,
         "labels": label_names(variant.labels),
+        "wnids": wnid_names(variant.labels),
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
         "dynamic_axes": {

@@ -60,7 +60,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # Decode workers start before the backend initialises CUDA or ONNX Runtime.
     with pipeline:
         with load(args.model_file, args.backend, **_load_options(args)) as runner:
-            batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline)
+            batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline, wnids=manifest.wnids)
             acc = evaluate(runner, batches)
     if args.json:
         print(json.dumps({"model_file": str(args.model_file), **acc.to_dict()}))

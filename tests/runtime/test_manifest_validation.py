@@ -47,6 +47,8 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("arch.patch_size", _set("arch", "patch_size", value=-1)),
     ("labels", _set("labels", value="cat")),
     ("labels", _set("labels", value=["one", "two"])),  # the digits model has 10 classes
+    ("wnids", _set("wnids", value="n01440764")),
+    ("wnids", _set("wnids", value=["n01440764", "n01443537"])),  # 10 classes
     ("onnx_sha256", _set("onnx_sha256", value="abc")),
 ]
 
