@@ -29,6 +29,7 @@ from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
 from .report import heldout_report
 
 log = logging.getLogger(__name__)
+FEW_IMAGES = 100  # fewer calibration images than this get a warning
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,6 @@ def calibrate(
     if precision_of(onnx_path) != FP32:
         raise UserError(f"{onnx_path}: calibrate the FP32 model.onnx, not a precision-specific graph")
     manifest = load_manifest(onnx_path)
-    if manifest.random_init:
-        log.warning("%s has random weights: the INT8 accuracy figures below are meaningless", manifest.model)
     model = load_onnx(onnx_path, load_external_data=False)
     excluded = match_nodes(model, list(options.exclude), "--exclude")
     kept_fp32 = match_nodes(model, list(options.keep_fp32), "--keep-fp32")
@@ -149,6 +148,13 @@ def calibrate(
         start = time.perf_counter()
         used = collect_ranges(onnx_path, source, options.calibrator, Path(work), cache)
         seconds = time.perf_counter() - start
+        if used < FEW_IMAGES:
+            log.warning(
+                "calibrated on only %d images: ranges from fewer than about %d are unreliable; "
+                "give a few hundred (e.g. 512) like those the model will see",
+                used,
+                FEW_IMAGES,
+            )
 
         def build(quantize: list[str], out: Path) -> dict[str, Any]:
             return write_int8(onnx_path, out, cache, quantize, kept_fp32)
