@@ -71,7 +71,7 @@ def decode_in_actors(mode: str, backend: str, gpus_per_actor: float) -> bool:
     if mode != "cpu":
         why = missing(backend, device=False)
         if why is None and not gpus_per_actor:
-            why = "the Ray actors get no GPU (the cluster has none, or --gpus-per-worker 0)"
+            why = "the Ray actors get no GPU: the cluster has none, or --gpus-per-worker is 0"
     if mode == "gpu" and why:
         raise UserError(f"--decode gpu: {why}")
     on_gpu = mode != "cpu" and why is None
@@ -79,7 +79,7 @@ def decode_in_actors(mode: str, backend: str, gpus_per_actor: float) -> bool:
         "decoding %s (--decode %s)%s",
         "on each Ray actor's GPU with nvImageCodec" if on_gpu else "in Ray CPU tasks with Pillow",
         mode,
-        f" ({why})" if mode == "auto" and why else "",
+        f"; the GPU path cannot run here: {why}" if mode == "auto" and why else "",
     )
     return on_gpu
 

@@ -46,7 +46,7 @@ def missing(backend: str, device: bool = True) -> str | None:
     """Why the GPU path cannot run with `backend` here, or None when it can. `device=False`
     checks the backend and the extra only (a Ray driver, whose actors have the GPUs)."""
     if backend not in FLAVOURS:  # "tensorrt" (runtime.load's name) or the flavour a runner reports
-        return f"the {backend} backend runs on the CPU (the GPU path feeds TensorRT engines)"
+        return f"the {backend} backend runs on the CPU; the GPU path feeds TensorRT engines"
     # CuPy and the device first: importing nvImageCodec without nvJPEG2000 / nvTIFF prints
     # several lines to stderr, which a run that cannot use the GPU anyway should not show.
     try:
@@ -73,7 +73,7 @@ def choose(mode: str, backend: str) -> str:
     if mode == "gpu" and why:
         raise UserError(f"--decode gpu: {why}")
     used = "gpu" if mode != "cpu" and why is None else "cpu"
-    reason = f" ({why})" if mode == "auto" and why else ""
+    reason = f"; the GPU path cannot run here: {why}" if mode == "auto" and why else ""
     log.log(
         logging.DEBUG if mode == "cpu" else logging.INFO,  # said when the run chose, not when told
         "decoding on the %s (--decode %s)%s",
