@@ -102,3 +102,12 @@ def test_pipeline_recipes_are_not_echoed() -> None:
         elif line.startswith("\t") and target not in developer and not previous.endswith("\\"):
             assert line.startswith("\t@"), f"{target} echoes: {line.strip()}"
         previous = line
+
+
+def test_setup_says_each_step_before_it_runs() -> None:
+    """`make setup` runs pip quietly for minutes: each install is announced by a step line."""
+    recipe = (ROOT / "Makefile").read_text().split("\n$(VENV)/.installed:", 1)[1].split("\n\n", 1)[0].splitlines()
+    installs = [i for i, line in enumerate(recipe) if "pip install" in line or "install-tensorrt-stubs" in line]
+    assert len(installs) == 4
+    for i in installs:
+        assert recipe[i - 1].lstrip("\t").startswith('@echo "== setup '), recipe[i - 1]
