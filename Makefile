@@ -114,7 +114,7 @@ $(B)/model.int8.onnx: $(B)/model.onnx FORCE
 # The timing cache is a TensorRT option; TensorRT-RTX has none and refuses it.
 $(B)/model.%.engine: $(B)/model.%.onnx
 	@echo "== engine from $<: $@"
-	@f="$(FLAVOUR)"; [[ -n "$$f" ]] || f=$$($(PY) -c 'from runtime.flavours import default_flavour as d; print(d())'); \
+	@f="$(FLAVOUR)"; [[ -n "$$f" ]] || f=$$($(PY) -c 'from runtime.core.flavours import default_flavour as d; print(d())'); \
 	$(PY) -m export engine $< --flavour $$f $(if $(SHAPES),--shapes $(SHAPES)) $(if $(TARGETS),--compute-capability $(TARGETS)) \
 	  $$([[ $$f == tensorrt ]] && echo --timing-cache $(B)/timing.cache)
 

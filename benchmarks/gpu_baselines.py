@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.cli_support import MAX_BATCH, MAX_SECONDS, guarded, real, whole_list  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
+from runtime.app.cli.options import MAX_BATCH, MAX_SECONDS, guarded, real, whole_list  # noqa: E402
+from runtime.core.errors import UserError  # noqa: E402
 
 MODES = ("eager", "amp", "channels_last", "compile")
 LABELS = {

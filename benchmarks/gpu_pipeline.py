@@ -19,7 +19,7 @@ does not compete with the pipeline for the GPU's cores as a real engine does.
 
 Without a GPU (or without CuPy / nvImageCodec) the run says so in one line and exits 2.
 --cpu-backend runs only the rows that need no GPU: nvImageCodec's CPU backend, the numpy
-reference of the resize (runtime/images/resample.py) and the CPU pipeline per core.
+reference of the resize (runtime/core/resample.py) and the CPU pipeline per core.
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime.errors import UserError  # noqa: E402
-from runtime.images import resample  # noqa: E402
-from runtime.images.gpu import cupy, missing, nvimgcodec  # noqa: E402
-from runtime.images.inputs import collect_images  # noqa: E402
-from runtime.images.pipeline import HostPipeline  # noqa: E402
-from runtime.images.preprocess import Preprocessing, open_image  # noqa: E402
-from runtime.images.transform import ImageTransform  # noqa: E402
-from runtime.manifest import InputSpec, load_manifest  # noqa: E402
+from runtime.app.images.gpu import cupy, missing, nvimgcodec  # noqa: E402
+from runtime.app.images.inputs import collect_images  # noqa: E402
+from runtime.app.images.pipeline import HostPipeline  # noqa: E402
+from runtime.app.images.transform import ImageTransform  # noqa: E402
+from runtime.core import resample  # noqa: E402
+from runtime.core.errors import UserError  # noqa: E402
+from runtime.core.manifest import InputSpec, load_manifest  # noqa: E402
+from runtime.core.preprocess import Preprocessing, open_image  # noqa: E402
 
 # convmixer_768_32's preprocessing (timm's): used unless --engine brings its model.json.
 DEFAULT_CFG = Preprocessing(224, 0.96, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -136,7 +136,7 @@ class Bench:
 
     def device_sources(self) -> list[Any]:
         """One batch of the images decoded on the GPU, as CuPy arrays."""
-        from runtime.images.gpu.decode import BatchDecoder
+        from runtime.app.images.gpu.decode import BatchDecoder
 
         decoded = BatchDecoder(self.cfg.exif_transpose, self.args.device).decode(self.paths[: self.args.batch])
         self.cp.cuda.Device().synchronize()
@@ -144,7 +144,7 @@ class Bench:
 
     def resize(self, batched: bool) -> Row:
         """The exact resize + crop kernel on already-decoded device images."""
-        from runtime.images.gpu.resize import DeviceResizer
+        from runtime.app.images.gpu.resize import DeviceResizer
 
         cp = self.cp
         stream = cp.cuda.Stream(non_blocking=True)
@@ -186,7 +186,7 @@ class Bench:
 
     def classify(self, transform: ImageTransform) -> Row:
         """GPU pipeline -> engine, end to end."""
-        from runtime.images.gpu.pipeline import DevicePipeline
+        from runtime.app.images.gpu.pipeline import DevicePipeline
 
         args = self.args
         with DevicePipeline(transform, args.batch, args.device) as pipe:
@@ -283,7 +283,7 @@ def run(args: argparse.Namespace, paths: list[str], source: str) -> int:
     gpu_row = Row("pipeline", f"GPU: DevicePipeline, uint8 {cfg.input_size} px", "-", "needs a GPU")
     ratio = Row("pipeline", "GPU / CPU per core", "-", "target: at least 20x")
     if cp is not None:
-        from runtime.images.gpu.pipeline import DevicePipeline
+        from runtime.app.images.gpu.pipeline import DevicePipeline
 
         with DevicePipeline(u8, args.batch, args.device) as pipe:
             gpu_rate = bench.pipeline(pipe)

@@ -19,12 +19,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.cli_support import MAX_BATCH, guarded, whole, whole_list  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.images.inputs import collect_images  # noqa: E402
-from runtime.images.pipeline import HostPipeline  # noqa: E402
-from runtime.images.transform import ImageTransform  # noqa: E402
-from runtime.manifest import InputSpec, load_manifest  # noqa: E402
+from runtime.app.cli.options import MAX_BATCH, guarded, whole, whole_list  # noqa: E402
+from runtime.app.images.inputs import collect_images  # noqa: E402
+from runtime.app.images.pipeline import HostPipeline  # noqa: E402
+from runtime.app.images.transform import ImageTransform  # noqa: E402
+from runtime.core.errors import UserError  # noqa: E402
+from runtime.core.manifest import InputSpec, load_manifest  # noqa: E402
 
 
 def one_pass(pipeline: HostPipeline, paths: list[Path]) -> float:

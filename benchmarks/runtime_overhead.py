@@ -16,10 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.backends.onnxruntime import OnnxRuntimeRunner  # noqa: E402
-from runtime.bench import time_calls  # noqa: E402
-from runtime.cli_support import MAX_BATCH, MAX_SECONDS, guarded, real, whole, whole_list  # noqa: E402
-from runtime.manifest import INPUT_NAME, OUTPUT_NAME, load_manifest  # noqa: E402
+from runtime.app.bench import time_calls  # noqa: E402
+from runtime.app.cli.options import MAX_BATCH, MAX_SECONDS, guarded, real, whole, whole_list  # noqa: E402
+from runtime.core.backends.onnxruntime import OnnxRuntimeRunner  # noqa: E402
+from runtime.core.manifest import INPUT_NAME, OUTPUT_NAME, load_manifest  # noqa: E402
 
 
 def overhead(runner: OnnxRuntimeRunner, batch: int, size: int, rounds: int, seconds: float) -> tuple[float, float]:

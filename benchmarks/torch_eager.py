@@ -19,9 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime import load  # noqa: E402
-from runtime.bench import BenchRow, bench_runner, format_table, row, time_calls  # noqa: E402
-from runtime.cli_support import MAX_BATCH, MAX_SECONDS, guarded, real, whole_list  # noqa: E402
-from runtime.manifest import load_manifest  # noqa: E402
+from runtime.app.bench import BenchRow, bench_runner, format_table, row, time_calls  # noqa: E402
+from runtime.app.cli.options import MAX_BATCH, MAX_SECONDS, guarded, real, whole_list  # noqa: E402
+from runtime.core.manifest import load_manifest  # noqa: E402
 
 
 def torch_rows(

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.artifacts import INT8, chart_path, onnx_for_precision
-from runtime.cli_support import VERBOSE_HELP, run_parsed, whole
+from runtime.app.cli.options import VERBOSE_HELP, run_parsed, whole
+from runtime.core.artifacts import INT8, chart_path, onnx_for_precision
 
 from .data import DEFAULT_LIMIT
 from .ranges import DEFAULT_PERCENTILE, METHODS

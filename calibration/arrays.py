@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.images.preprocess import Preprocessing
-from runtime.manifest import InputSpec
+from runtime.core.errors import UserError
+from runtime.core.manifest import InputSpec
+from runtime.core.preprocess import Preprocessing
 
 RAW_PIXEL_PROBE = 16  # rows looked at to tell raw 0..255 pixels from normalised tensors
 

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from export.graph_edit import load_onnx, match_nodes
-from runtime.artifacts import FP16, FP32, INT8, calibration_path, chart_path, onnx_for_precision, precision_of
-from runtime.backends.onnxruntime import OnnxRuntimeRunner
-from runtime.errors import UserError, require
-from runtime.io import atomic_path, read_json, sha256_file, write_json_atomic
-from runtime.manifest import load_manifest
-from runtime.runner import Runner
+from runtime.core.artifacts import FP16, FP32, INT8, calibration_path, chart_path, onnx_for_precision, precision_of
+from runtime.core.backends.onnxruntime import OnnxRuntimeRunner
+from runtime.core.errors import UserError, require
+from runtime.core.io import atomic_path, read_json, sha256_file, write_json_atomic
+from runtime.core.manifest import load_manifest
+from runtime.core.runner import Runner
 
 from .chart import write_chart
 from .data import DEFAULT_LIMIT, DataSource, open_source

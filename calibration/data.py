@@ -2,14 +2,14 @@
 
 A source is split deterministically into a calibration part (at most `limit` images)
 and a held-out part that calibration never sees, on which calibration.json reports
-agreement and accuracy. Folders and digits are read by runtime.images.datasets, the
+agreement and accuracy. Folders and digits are read by runtime.app.images.datasets, the
 reader `evaluate` uses, through the one decode pipeline: the same files are skipped for
 the same reasons, by name. Images are decoded one batch at a time, so memory stays
 bounded whatever the size of the set. A sample that cannot be decoded, or whose tensor is
 not finite, is skipped and listed; calibration then needs MIN_USABLE good ones, and draws
 them from the held-out part when the calibration part has too few (`calibration_batches`).
 
-Samples are what the graph's input takes (runtime.manifest.InputSpec): float32 CHW,
+Samples are what the graph's input takes (runtime.core.manifest.InputSpec): float32 CHW,
 normalised, or uint8 HWC for a model exported with `--input uint8`.
 """
 
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.images.datasets import SPLIT_SEED, ImageSet, open_image_set
-from runtime.images.preprocess import Preprocessing
-from runtime.images.transform import ImageTransform
-from runtime.manifest import InputSpec
+from runtime.app.images.datasets import SPLIT_SEED, ImageSet, open_image_set
+from runtime.app.images.transform import ImageTransform
+from runtime.core.errors import UserError
+from runtime.core.manifest import InputSpec
+from runtime.core.preprocess import Preprocessing
 
 from .arrays import ArrayRows, open_array
 

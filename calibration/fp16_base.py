@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from export.graph_edit import to_float16
-from runtime.errors import UserError, require
+from runtime.core.errors import UserError, require
 
 log = logging.getLogger(__name__)
 

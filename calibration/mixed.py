@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from runtime.backends.onnxruntime import OnnxRuntimeRunner
+from runtime.core.backends.onnxruntime import OnnxRuntimeRunner
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 
 
 def refuse_data_holding_outputs(data: str, outputs: list[Path]) -> None:

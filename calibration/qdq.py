@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 
 QOPERATOR_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QGemm"}
 

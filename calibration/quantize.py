@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import UserError, require
+from runtime.core.errors import UserError, require
 
 from .fp16_base import to_fp16_base
 from .qdq import check_tensorrt_rules, drop_unused_initializers, only_residual_add_inputs, skip_adds

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from runtime.errors import UserError, require
-from runtime.manifest import INPUT_NAME
+from runtime.core.errors import UserError, require
+from runtime.core.manifest import INPUT_NAME
 
 from .data import MIN_USABLE, DataSource
 from .qdq import residual_inputs, skip_adds

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from runtime.evaluate import topk_accuracy
-from runtime.parity import compare
-from runtime.runner import Runner
+from runtime.app.evaluate import topk_accuracy
+from runtime.core.parity import compare
+from runtime.core.runner import Runner
 
 from .data import DataSource
 

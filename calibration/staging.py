@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.errors import require
+from runtime.core.errors import require
 
 
 def _link(src: Path, dst: Path) -> None:

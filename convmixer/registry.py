@@ -20,7 +20,7 @@ class PreprocessingCfg:
 
     Resize the shorter side to `input_size / crop_pct` with `interpolation`, centre-crop
     `input_size`, scale to [0, 1], normalise with `mean` and `std` (RGB). convmixer may
-    import only torch, so this is a typed twin of runtime.images.preprocess.Preprocessing:
+    import only torch, so this is a typed twin of runtime.core.preprocess.Preprocessing:
     export builds that one (which validates the values) from `to_dict()` for model.json.
     """
 

@@ -6,17 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.artifacts import FP32, PRECISIONS, engine_path_for
-from runtime.cli_support import MAX_BATCH, VERBOSE_HELP, run_parsed, whole
+from runtime.app.cli.options import MAX_BATCH, VERBOSE_HELP, run_parsed, whole
+from runtime.core.artifacts import FP32, PRECISIONS, engine_path_for
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
-    from runtime.errors import require
+    from runtime.core.errors import require
 
     require("torch", "the onnx step needs the export extra: pip install -e '.[export]'")
     require("onnx", "the onnx step needs the export extra: pip install -e '.[export]'")
     import convmixer
-    from runtime.errors import UserError
+    from runtime.core.errors import UserError
 
     if args.model not in convmixer.list_models():
         raise UserError(f"unknown model {args.model!r}; registered: {', '.join(convmixer.list_models())}")
@@ -47,8 +47,8 @@ def cmd_fp16(args: argparse.Namespace) -> int:
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
-    from runtime.errors import UserError
-    from runtime.flavours import TENSORRT_RTX
+    from runtime.core.errors import UserError
+    from runtime.core.flavours import TENSORRT_RTX
 
     from .engine import build_engine, checked_options
     from .engine_options import options_from_args, trtexec_command

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.artifacts import engine_path_for, layers_path, model_artifacts, precision_of, sidecar_path
-from runtime.engine_meta import EngineMeta
-from runtime.errors import UserError
-from runtime.flavours import TENSORRT_RTX, default_flavour, import_flavour
-from runtime.io import sha256_file
-from runtime.manifest import load_manifest
+from runtime.core.artifacts import engine_path_for, layers_path, model_artifacts, precision_of, sidecar_path
+from runtime.core.engine_meta import EngineMeta
+from runtime.core.errors import UserError
+from runtime.core.flavours import TENSORRT_RTX, default_flavour, import_flavour
+from runtime.core.io import sha256_file
+from runtime.core.manifest import load_manifest
 
 from .engine_options import EngineOptions, after_build, sidecar_fields, validate
 from .layers import LayerReport, parse_inspector_json, parse_rtx_layers

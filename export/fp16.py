@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from runtime.artifacts import FP16, FP32, golden_path, model_artifacts, onnx_for_precision, precision_of
-from runtime.errors import UserError, require
-from runtime.io import atomic_path
-from runtime.parity import ParityResult, compare
+from runtime.core.artifacts import FP16, FP32, golden_path, model_artifacts, onnx_for_precision, precision_of
+from runtime.core.errors import UserError, require
+from runtime.core.io import atomic_path
+from runtime.core.parity import ParityResult, compare
 
 from .graph_edit import load_onnx, match_nodes, to_float16
 from .outputs import refuse_clobbering
@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 def golden_parity(model_file: Path, golden_file: Path, precision: str) -> list[ParityResult]:
     """Each golden batch through ONNX Runtime (CPU), compared with PyTorch's logits."""
-    from runtime.backends.onnxruntime import OnnxRuntimeRunner
-    from runtime.parity_check import load_golden
+    from runtime.core.backends.onnxruntime import OnnxRuntimeRunner
+    from runtime.core.golden import load_golden
 
     pairs = load_golden(golden_file)
     with OnnxRuntimeRunner(model_file, providers=["CPUExecutionProvider"]) as runner:

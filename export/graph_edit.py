@@ -16,7 +16,7 @@ import logging
 import warnings
 from typing import Any
 
-from runtime.errors import UserError, require
+from runtime.core.errors import UserError, require
 
 log = logging.getLogger(__name__)
 

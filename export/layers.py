@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path
-from runtime.errors import UserError
-from runtime.io import read_json
+from runtime.core.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path
+from runtime.core.errors import UserError
+from runtime.core.io import read_json
 
 QUANTIZED = ("fp8", "int8")
 FLOATS = ("bf16", "fp16", "fp32")  # narrowest first

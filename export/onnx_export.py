@@ -15,13 +15,13 @@ import torch
 import convmixer
 from convmixer.checkpoint import load_into
 from convmixer.registry import label_names, wnid_names
-from runtime.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
-from runtime.errors import UserError
-from runtime.images.preprocess import ImageError, Preprocessing, find_images
-from runtime.images.transform import ImageTransform
-from runtime.io import atomic_path, sha256_file, write_json_atomic
-from runtime.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
-from runtime.parity import compare
+from runtime.app.images.transform import ImageTransform
+from runtime.core.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
+from runtime.core.errors import UserError
+from runtime.core.io import atomic_path, sha256_file, write_json_atomic
+from runtime.core.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
+from runtime.core.parity import compare
+from runtime.core.preprocess import ImageError, Preprocessing, find_images
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def check_shapes(size: int) -> list[tuple[int, int, int]]:
 class Uint8Input(torch.nn.Module):
     """uint8 NHWC images in, the float NCHW the ConvMixer takes made inside the graph:
     cast, times 1/255, minus mean, over std, transpose. The same float32 operations in
-    the same order as runtime.images.preprocess.to_tensor, so logits match the float graph's."""
+    the same order as runtime.core.preprocess.to_tensor, so logits match the float graph's."""
 
     def __init__(self, model: torch.nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()

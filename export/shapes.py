@@ -2,7 +2,7 @@
 
 Nothing here imports TensorRT, so shapes are checked on any machine before a build starts.
 Profiles are layout-aware: a float32 model takes NCHW `[batch, 3, height, width]`, a model
-exported with `--input uint8` takes NHWC `[batch, height, width, 3]` (runtime.manifest.InputSpec),
+exported with `--input uint8` takes NHWC `[batch, height, width, 3]` (runtime.core.manifest.InputSpec),
 and shapes are given and checked in the model's own layout.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from runtime.errors import UserError
-from runtime.manifest import InputSpec
+from runtime.core.errors import UserError
+from runtime.core.manifest import InputSpec
 
 Shape = tuple[int, int, int, int]
 DEFAULT_MAX_BATCH = 64

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.artifacts import (
+from runtime.core.artifacts import (
     ENGINE_SUFFIX,
     FP16,
     FP32,
@@ -32,10 +32,10 @@ from runtime.artifacts import (
     engine_path_for,
     onnx_for_precision,
 )
-from runtime.engine_meta import EngineMeta, describe_profiles, read_sidecar
-from runtime.errors import UserError
-from runtime.flavours import TENSORRT
-from runtime.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest
+from runtime.core.engine_meta import EngineMeta, describe_profiles, read_sidecar
+from runtime.core.errors import UserError
+from runtime.core.flavours import TENSORRT
+from runtime.core.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest, load_manifest
 
 from .graph_edit import load_onnx
 from .outputs import refuse_repository_path
@@ -188,7 +188,7 @@ def _profile_dims(meta: EngineMeta) -> list[int]:
 
 
 def describe_onnx(onnx_path: Path, manifest: Manifest, name: str, max_batch: int | None, instances: int) -> TritonModel:
-    from runtime.errors import require
+    from runtime.core.errors import require
 
     onnx = require("onnx", "export triton reads the graph's inputs with onnx: pip install -e '.[export]'")
     top = DEFAULT_MAX_BATCH if max_batch is None else max_batch

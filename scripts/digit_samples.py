@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.cli_support import guarded  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.images.datasets import load_digits  # noqa: E402
-from runtime.io import atomic_path  # noqa: E402
+from runtime.app.cli.options import guarded  # noqa: E402
+from runtime.app.images.datasets import load_digits  # noqa: E402
+from runtime.core.errors import UserError  # noqa: E402
+from runtime.core.io import atomic_path  # noqa: E402
 
 
 def write_samples(out: Path, count: int) -> int:

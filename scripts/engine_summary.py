@@ -17,7 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.artifacts import (  # noqa: E402
+from runtime.app.cli.options import guarded, setup_logging  # noqa: E402
+from runtime.core.artifacts import (  # noqa: E402
     INT8,
     MANIFEST_NAME,
     ONNX_SUFFIX,
@@ -26,10 +27,9 @@ from runtime.artifacts import (  # noqa: E402
     layers_path,
     parity_path,
 )
-from runtime.cli_support import guarded, setup_logging  # noqa: E402
-from runtime.engine_meta import read_sidecar  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.io import read_json  # noqa: E402
+from runtime.core.engine_meta import read_sidecar  # noqa: E402
+from runtime.core.errors import UserError  # noqa: E402
+from runtime.core.io import read_json  # noqa: E402
 
 ONNX_NOTE = (
     "checked 'onnx': that engine was not run (no GPU here runs it); "

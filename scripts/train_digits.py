@@ -3,8 +3,8 @@
     python scripts/train_digits.py [--out convmixer/weights/convmixer_digits.safetensors]
 
 Seeded and deterministic on one machine. Trains on the "train" split of
-runtime.images.datasets only; reports top-1 on the held-out "test" split, which it never
-sees. The images go through runtime.images.preprocess, the same code the runtime and
+runtime.app.images.datasets only; reports top-1 on the held-out "test" split, which it never
+sees. The images go through runtime.core.preprocess, the same code the runtime and
 calibration use, so the deployed model sees exactly what it was trained on.
 """
 
@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import convmixer  # noqa: E402
-from runtime.images.datasets import load_digits  # noqa: E402
-from runtime.images.preprocess import Preprocessing, preprocess  # noqa: E402
-from runtime.io import atomic_path  # noqa: E402
+from runtime.app.images.datasets import load_digits  # noqa: E402
+from runtime.core.io import atomic_path  # noqa: E402
+from runtime.core.preprocess import Preprocessing, preprocess  # noqa: E402
 
 log = logging.getLogger("train_digits")
 NAME = "convmixer_digits"

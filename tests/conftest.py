@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _cuda_device_count() -> int:
     """The runtime's own answer: 0 without cuda-python, a driver or a GPU."""
-    from runtime.backends.cuda import CudaPython
-    from runtime.errors import UserError
+    from runtime.core.backends.cuda import CudaPython
+    from runtime.core.errors import UserError
 
     try:
         return CudaPython().device_count()
@@ -67,7 +67,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 @pytest.fixture(scope="session")
 def digit_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 12 images of the digits test split as PNGs, named `NN_labelL.png`. Read only."""
-    from runtime.images.datasets import load_digits
+    from runtime.app.images.datasets import load_digits
 
     out = tmp_path_factory.mktemp("digit_images")
     test = load_digits("test")

@@ -87,14 +87,14 @@ def test_every_option_has_help_and_states_its_default(target: str | Path, monkey
 def test_runtime_lists_its_subcommands_in_one_order() -> None:
     """The pipeline's order everywhere: parity, classify, evaluate, bench (in --help, the
     module docstring and the README's command list)."""
-    from runtime.__main__ import build_parser
+    from runtime.app.cli.main import build_parser
 
     order = ["parity", "classify", "evaluate", "bench"]
     (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(sub.choices) == order
-    import runtime.__main__
+    import runtime.app.cli.main as cli_main
 
-    assert "{" + ",".join(order) + "}" in (runtime.__main__.__doc__ or "")
+    assert "{" + ",".join(order) + "}" in (cli_main.__doc__ or "")
     readme = (ROOT / "README.md").read_text()
     seen = [readme.find(f"python -m runtime {name} ") for name in order]
     assert all(i >= 0 for i in seen) and seen == sorted(seen), seen

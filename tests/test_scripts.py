@@ -63,7 +63,7 @@ def test_every_script_has_a_tiny_run_or_a_reason() -> None:
 
 
 def test_digit_samples_tiny_run(tmp_path: Path) -> None:
-    from runtime.images.datasets import load_digits
+    from runtime.app.images.datasets import load_digits
 
     res = run_script(ROOT / "scripts" / "digit_samples.py", "out", "2", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

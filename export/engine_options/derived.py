@@ -9,9 +9,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import UserError
-from runtime.flavours import check_flavour
-from runtime.manifest import InputSpec
+from runtime.core.errors import UserError
+from runtime.core.flavours import check_flavour
+from runtime.core.manifest import InputSpec
 
 from .option import Build, EngineOption, EngineOptions, Model
 from .table import OPTIONS

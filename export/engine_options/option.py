@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import UserError
-from runtime.flavours import import_flavour
-from runtime.manifest import InputSpec
+from runtime.core.errors import UserError
+from runtime.core.flavours import import_flavour
+from runtime.core.manifest import InputSpec
 
 from ..shapes import Profile
 
@@ -34,7 +34,7 @@ class EngineOptions:
     hardware_compatibility: str = "none"
     version_compatible: bool = False
     dla_core: int | None = None
-    flavour: str | None = None  # runtime.flavours; None: default_flavour() at build time
+    flavour: str | None = None  # runtime.core.flavours; None: default_flavour() at build time
     compute_capabilities: list[str] = field(default_factory=list)  # tensorrt-rtx targets; [] = its default set
     tf32: bool = False  # allow TF32 maths for FP32 layers (TensorRT's default is on; ours is off)
 

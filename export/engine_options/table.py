@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.cli_support import whole
-from runtime.errors import UserError
-from runtime.flavours import FLAVOURS, RTX_COMPUTE_CAPABILITIES, TENSORRT, TENSORRT_RTX, import_flavour
-from runtime.manifest import INPUT_NAME
+from runtime.app.cli.options import whole
+from runtime.core.errors import UserError
+from runtime.core.flavours import FLAVOURS, RTX_COMPUTE_CAPABILITIES, TENSORRT, TENSORRT_RTX, import_flavour
+from runtime.core.manifest import INPUT_NAME
 
 from ..shapes import Profile
 from .option import Build, EngineOption, EngineOptions, Model

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from runtime.cli_support import whole
-from runtime.errors import UserError
-from runtime.flavours import TENSORRT_RTX
+from runtime.app.cli.options import whole
+from runtime.core.errors import UserError
+from runtime.core.flavours import TENSORRT_RTX
 
 from ..trt.timing_cache import load_timing_cache, save_timing_cache
 from .option import Build, EngineOption, EngineOptions, Model

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runtime.errors import UserError
-from runtime.flavours import import_flavour
+from runtime.core.errors import UserError
+from runtime.core.flavours import import_flavour
 
 from ..engine_options import Build, EngineOptions, apply_options
 from .progress import progress_monitor_class

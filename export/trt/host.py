@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.backends import cuda as cuda_backend
-from runtime.errors import UserError
-from runtime.flavours import FLAVOURS, RTX_COMPUTE_CAPABILITIES, TENSORRT, TENSORRT_RTX, import_flavour
+from runtime.core.backends import cuda as cuda_backend
+from runtime.core.errors import UserError
+from runtime.core.flavours import FLAVOURS, RTX_COMPUTE_CAPABILITIES, TENSORRT, TENSORRT_RTX, import_flavour
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from runtime.flavours import import_flavour
+from runtime.core.flavours import import_flavour
 
 if TYPE_CHECKING:
     import tensorrt as trt

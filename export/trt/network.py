@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.errors import UserError
-from runtime.flavours import import_flavour
+from runtime.core.errors import UserError
+from runtime.core.flavours import import_flavour
 
 if TYPE_CHECKING:
     import tensorrt as trt

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from runtime.flavours import import_flavour
+from runtime.core.flavours import import_flavour
 
 BAR_DELAY_S = 2.0  # a phase gets a bar only once it has lasted this long
 

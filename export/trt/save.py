@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.artifacts import layers_path, sidecar_path
-from runtime.engine_meta import EngineMeta
-from runtime.io import atomic_path, write_json_atomic
+from runtime.core.artifacts import layers_path, sidecar_path
+from runtime.core.engine_meta import EngineMeta
+from runtime.core.io import atomic_path, write_json_atomic
 
 from ..layers import LayerReport
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from calibration.data import DEFAULT_LIMIT, SELECTION_SEED
-from runtime.backends.onnxruntime import OnnxRuntimeRunner
-from runtime.images.datasets import load_digits
-from runtime.images.preprocess import preprocess
-from runtime.manifest import load_manifest
+from runtime.app.images.datasets import load_digits
+from runtime.core.backends.onnxruntime import OnnxRuntimeRunner
+from runtime.core.manifest import load_manifest
+from runtime.core.preprocess import preprocess
 
 EXTREME_COUNT = 8
 EXTREME_SCALE = 25.0

@@ -89,7 +89,7 @@ def test_unusable_arrays_are_one_line_exit_2(digits_export: Path, tmp_path: Path
 
 
 def test_exactly_eight_good_images_calibrate(digits_export: Path, tmp_path: Path) -> None:
-    from runtime.images.datasets import load_digits
+    from runtime.app.images.datasets import load_digits
 
     onnx_path = copy_export(digits_export, tmp_path / "m")
     folder = tmp_path / "eight"

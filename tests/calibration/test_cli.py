@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from calibration import __main__ as cli
-from runtime.artifacts import CALIBRATION_NAME, GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
+from runtime.core.artifacts import CALIBRATION_NAME, GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
 
 
 def test_a_graph_not_named_model_onnx_gets_its_own_int8_name(
@@ -40,9 +40,9 @@ def test_few_images_no_heldout_and_random_weights_are_said_plainly(
 
     import numpy as np
 
-    from runtime.images.datasets import load_digits
-    from runtime.images.preprocess import preprocess
-    from runtime.manifest import load_manifest
+    from runtime.app.images.datasets import load_digits
+    from runtime.core.manifest import load_manifest
+    from runtime.core.preprocess import preprocess
 
     for name in (ONNX_NAME, GOLDEN_NAME):
         shutil.copy(digits_export / name, tmp_path / name)

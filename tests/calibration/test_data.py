@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from calibration.data import MIN_USABLE, open_source
-from runtime.errors import UserError
-from runtime.images.preprocess import Preprocessing
+from runtime.core.errors import UserError
+from runtime.core.preprocess import Preprocessing
 
 CFG = Preprocessing(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
@@ -78,7 +78,7 @@ def test_odd_images_are_converted_and_broken_ones_skipped(tmp_path: Path) -> Non
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
-    from runtime.images.preprocess import open_image
+    from runtime.core.preprocess import open_image
 
     Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(tmp_path / "mid.png")
     arr = np.asarray(open_image(tmp_path / "mid.png"))
@@ -117,7 +117,7 @@ def test_digits_source_calibrates_on_train_and_holds_out_test() -> None:
 
 
 def test_uint8_input_models_get_uint8_hwc_crops(tmp_path: Path) -> None:
-    from runtime.manifest import InputSpec
+    from runtime.core.manifest import InputSpec
 
     spec = InputSpec("uint8")
     for data in ("digits", str(make_folder(tmp_path / "f"))):
@@ -136,7 +136,7 @@ def test_folder_images_are_decoded_by_the_pipeline_with_its_error_handling(
 ) -> None:
     import struct
 
-    from runtime.images import preprocess
+    from runtime.core import preprocess
 
     root = make_folder(tmp_path)
     real = preprocess.open_image

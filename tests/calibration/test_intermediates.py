@@ -15,7 +15,7 @@ import onnx
 import pytest
 
 from calibration.__main__ import main
-from runtime.cli_support import EXIT_OS_ERROR
+from runtime.app.cli.options import EXIT_OS_ERROR
 
 from .conftest import copy_export
 

@@ -19,7 +19,7 @@ from calibration.data import open_source
 from calibration.mixed import HeldOut, rank_layers, run_graph
 from calibration.quantize import quantizable_layers, write_int8
 from calibration.ranges import CalibratorSettings, collect_ranges
-from runtime.manifest import load_manifest
+from runtime.core.manifest import load_manifest
 from tests.calibration.conftest import copy_export, top1
 from tests.conftest import run_cli
 

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 from calibration import calibrate as calib_mod
 from calibration.calibrate import CalibrationOptions, calibrate
 from calibration.qdq import check_tensorrt_rules
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.conftest import run_cli
 
 
@@ -63,7 +63,7 @@ def test_only_the_residual_input_of_skip_adds_is_quantized(calibrated: Path) -> 
 
 
 def test_accuracy_targets_on_the_digits_split(calibrated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from runtime.__main__ import main
+    from runtime.app.cli.main import main
 
     report = json.loads((calibrated / "calibration.json").read_text())
     acc = report["heldout"]["accuracy"]

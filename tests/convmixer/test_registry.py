@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import convmixer
-from runtime.images.preprocess import Preprocessing
+from runtime.core.preprocess import Preprocessing
 
 
 @pytest.mark.parametrize("name", convmixer.list_models())

@@ -12,7 +12,7 @@ from export.engine import _serialize, build_engine
 from export.engine_options import EngineOptions
 from export.shapes import Profile
 from export.trt.log import BuildLog
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.calibration.conftest import copy_export
 from tests.conftest import run_cli
 

@@ -16,7 +16,7 @@ import pytest
 
 from export.engine_options import EngineOptions
 from export.shapes import Profile
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.conftest import ROOT, run_cli
 from tests.fakes import fake_tensorrt
 
@@ -181,7 +181,7 @@ def test_missing_tensorrt_is_one_clear_line_fast(model_dir: Path) -> None:
 
 def test_no_cuda_device_is_named(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_tensorrt.install(monkeypatch)
-    import runtime.backends.cuda as cb
+    import runtime.core.backends.cuda as cb
 
     def no_device() -> object:
         raise UserError("no CUDA device found")

@@ -12,8 +12,8 @@ import pytest
 from export.__main__ import build_parser
 from export.engine_options import OPTIONS, EngineOptions, options_from_args, sidecar_fields
 from export.shapes import Profile
-from runtime.engine_meta import EngineMeta
-from runtime.errors import UserError
+from runtime.core.engine_meta import EngineMeta
+from runtime.core.errors import UserError
 from tests.fakes import fake_tensorrt
 
 

@@ -19,8 +19,8 @@ from export.engine_options import EngineOptions
 from export.fp16 import convert_fp16
 from export.layers import LayerReport, read_report
 from export.shapes import Profile, default_profile
-from runtime.artifacts import PRECISIONS, onnx_for_precision
-from runtime.errors import UserError
+from runtime.core.artifacts import PRECISIONS, onnx_for_precision
+from runtime.core.errors import UserError
 from tests.conftest import run_cli
 from tests.fakes.fake_tensorrt import copy_model_dir
 
@@ -224,7 +224,7 @@ def test_layers_command_prints_the_table_and_json(digits: dict[str, Path]) -> No
 
 
 def test_precision_of_an_engine_comes_from_its_sidecar(digits: dict[str, Path], tmp_path: Path) -> None:
-    from runtime.artifacts import precision_of
+    from runtime.core.artifacts import precision_of
 
     for name in ("model.int8.engine", "model.int8.engine.json"):
         shutil.copy(digits["int8"].parent / name, tmp_path / name.replace("model.int8", "renamed"))
@@ -272,7 +272,7 @@ def _uint8_model(d: Path) -> Path:
 
 def test_uint8_nhwc_model_builds_with_nhwc_profiles(tmp_path: Path) -> None:
     from export.engine import build_engine, default_options
-    from runtime.manifest import InputSpec
+    from runtime.core.manifest import InputSpec
 
     onnx_path = _uint8_model(tmp_path)
     opts = default_options(onnx_path)

@@ -11,7 +11,7 @@ import pytest
 from export.engine_options import EngineOptions
 from export.fp16 import convert_fp16
 from export.shapes import Profile
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.fakes.fake_tensorrt import copy_model_dir
 
 pytestmark = pytest.mark.trt
@@ -41,7 +41,7 @@ def test_sidecar_describes_the_build(engine: Path) -> None:
 
 
 def test_engine_passes_fp16_parity(engine: Path) -> None:
-    from runtime.parity_check import run_parity
+    from runtime.core.golden import run_parity
 
     result = run_parity(engine)
     assert result, result.summary()
@@ -49,8 +49,8 @@ def test_engine_passes_fp16_parity(engine: Path) -> None:
 
 def test_engine_classifies_the_digits(engine: Path) -> None:
     import runtime
-    from runtime.evaluate import evaluate, labelled_batches
-    from runtime.manifest import load_manifest
+    from runtime.app.evaluate import evaluate, labelled_batches
+    from runtime.core.manifest import load_manifest
 
     manifest = load_manifest(engine)
     with runtime.load(engine) as runner:

@@ -8,8 +8,8 @@ import onnx
 import pytest
 
 from export.fp16 import convert_fp16
-from runtime import parity
-from runtime.errors import UserError
+from runtime.core import parity
+from runtime.core.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_fp16_graph_has_fp16_weights_and_fp32_io(fp16_model: Path) -> None:
 
 
 def test_fp16_logits_within_tolerance_of_pytorch(fp16_model: Path, digits_export: Path) -> None:
-    from runtime.parity_check import run_parity
+    from runtime.core.golden import run_parity
 
     result = run_parity(fp16_model)
     assert result, result.summary()

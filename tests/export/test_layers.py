@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from export.layers import LayerInfo, LayerReport, parse_inspector_json, parse_rtx_layers, read_report
-from runtime.artifacts import layers_path
-from runtime.errors import UserError
+from runtime.core.artifacts import layers_path
+from runtime.core.errors import UserError
 
 # The `Layers:` message TensorRT-RTX 1.7 logged for the convmixer_digits int8 engine.
 CAPTURE = Path(__file__).parent / "data" / "rtx_layers_digits_int8.txt"

@@ -10,8 +10,8 @@ import torch
 
 import convmixer
 from export import onnx_export
-from runtime.backends.onnxruntime import OnnxRuntimeRunner
-from runtime.errors import UserError
+from runtime.core.backends.onnxruntime import OnnxRuntimeRunner
+from runtime.core.errors import UserError
 from tests.conftest import run_cli
 
 
@@ -41,7 +41,7 @@ def test_onnx_matches_pytorch_at_several_shapes(tiny_random_export: Path, shape:
 
 
 def test_manifest_records_random_init_and_hashes(tiny_random_export: Path) -> None:
-    from runtime.io import sha256_file
+    from runtime.core.io import sha256_file
 
     m = json.loads((tiny_random_export / "model.json").read_text())
     assert m["weights"]["source"] == "random-init"
@@ -136,8 +136,8 @@ def test_golden_images_skip_unreadable_files_and_list_them(
     import shutil
 
     from export.onnx_export import GOLDEN_BATCH, _golden_inputs
-    from runtime.images.preprocess import Preprocessing
-    from runtime.manifest import InputSpec
+    from runtime.core.manifest import InputSpec
+    from runtime.core.preprocess import Preprocessing
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -13,7 +13,7 @@ from export.engine_options import EngineOptions
 from export.fp16 import convert_fp16
 from export.outputs import shadowed_package
 from export.triton import write_repository
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.calibration.conftest import copy_export
 from tests.conftest import run_cli
 

@@ -12,8 +12,8 @@ from export.engine_options import (
     validate_flavour,
 )
 from export.shapes import Profile, default_profile
-from runtime.errors import UserError
-from runtime.manifest import InputSpec
+from runtime.core.errors import UserError
+from runtime.core.manifest import InputSpec
 
 NHWC = InputSpec("uint8")
 

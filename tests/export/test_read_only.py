@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from export.__main__ import main
-from runtime.cli_support import EXIT_OS_ERROR
+from runtime.app.cli.options import EXIT_OS_ERROR
 from tests.fakes.fake_tensorrt import copy_model_dir
 from tests.runtime.test_os_errors import _check_one_line, _read_only_replace
 

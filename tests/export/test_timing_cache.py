@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.conftest import ROOT
 from tests.fakes import fake_tensorrt
 

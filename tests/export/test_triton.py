@@ -15,10 +15,10 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.triton import write_repository
-from runtime.artifacts import sidecar_path
-from runtime.engine_meta import EngineMeta
-from runtime.errors import UserError
-from runtime.io import write_json_atomic
+from runtime.core.artifacts import sidecar_path
+from runtime.core.engine_meta import EngineMeta
+from runtime.core.errors import UserError
+from runtime.core.io import write_json_atomic
 from tests.conftest import run_cli
 
 

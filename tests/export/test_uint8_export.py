@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from export import fp16
-from runtime.images.preprocess import Preprocessing
-from runtime.images.transform import ImageTransform
-from runtime.manifest import InputSpec
-from runtime.parity import ParityResult, compare
-from runtime.parity_check import load_golden
+from runtime.app.images.transform import ImageTransform
+from runtime.core.golden import load_golden
+from runtime.core.manifest import InputSpec
+from runtime.core.parity import ParityResult, compare
+from runtime.core.preprocess import Preprocessing
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_golden_inputs_are_uint8_and_match_pytorch(uint8_export: Path) -> None:
 def test_logits_match_the_float_graph_on_the_same_images(
     uint8_export: Path, digits_export: Path, tmp_path: Path
 ) -> None:
-    from runtime.images.datasets import load_digits
+    from runtime.app.images.datasets import load_digits
 
     test = load_digits("test")
     rng = np.random.default_rng(1)

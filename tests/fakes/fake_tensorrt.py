@@ -638,13 +638,13 @@ def install(
     """Put a fake `tensorrt` (or `tensorrt_rtx`) in sys.modules and make the fake CUDA the default."""
     import sys
 
-    import runtime.backends.cuda as cb
+    import runtime.core.backends.cuda as cb
 
     cuda = cuda or FakeCuda()
     trt = make_module(cuda, flavour=flavour, **kwargs)
     monkeypatch.setitem(sys.modules, trt.__name__, trt)
     monkeypatch.setattr(cb, "default_cuda", lambda: cuda)
-    for mod in ("runtime.backends.tensorrt.runner",):
+    for mod in ("runtime.core.backends.tensorrt.runner",):
         if mod in sys.modules:
             monkeypatch.setattr(sys.modules[mod], "default_cuda", lambda: cuda, raising=False)
     return trt, cuda
@@ -658,8 +658,8 @@ def write_engine(
     The blob runs `onnx` with ONNX Runtime, or (without it) names `classes` and
     `input_dtype` for a custom execute step. Keys of EngineMeta go to the sidecar; the
     rest (`host_code`, `classes`) and `input_dtype` (both) to the blob."""
-    from runtime.engine_meta import EngineMeta
-    from runtime.io import sha256_file
+    from runtime.core.engine_meta import EngineMeta
+    from runtime.core.io import sha256_file
 
     meta_keys = set(EngineMeta.__dataclass_fields__)
     blob_keys = {"host_code", "classes", "input_dtype"}

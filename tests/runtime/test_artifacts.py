@@ -1,4 +1,4 @@
-"""runtime.artifacts: the names of build/<model>/'s files, and that nothing else spells them."""
+"""runtime.core.artifacts: the names of build/<model>/'s files, and that nothing else spells them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime import artifacts
-from runtime.artifacts import (
+from runtime.core import artifacts
+from runtime.core.artifacts import (
     FP16,
     FP32,
     INT8,
@@ -24,7 +24,7 @@ from runtime.artifacts import (
     precision_of,
     sidecar_path,
 )
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("convmixer", "export", "calibration", "runtime", "scripts", "benchmarks")
@@ -102,7 +102,7 @@ def test_round_trips(precision: str) -> None:
         assert precision_of(path) == precision, path
 
 
-# --- nothing outside runtime/artifacts.py spells an artifact's file name or the precision list ---
+# --- nothing outside runtime/core/artifacts.py spells an artifact's file name or the precision list ---
 
 
 def _spelled() -> tuple[str, ...]:
@@ -150,10 +150,10 @@ def test_the_checker_catches_what_it_looks_for() -> None:
 
 
 def test_no_other_source_file_spells_an_artifact_name() -> None:
-    own = ROOT / "runtime" / "artifacts.py"
+    own = ROOT / "runtime" / "core" / "artifacts.py"
     files = [p for d in SOURCE_DIRS for p in sorted((ROOT / d).rglob("*.py")) if p != own]
     assert len(files) > 20
     offenders = {
         str(p.relative_to(ROOT)): hits for p in files if (hits := spelled_names(p.read_text(encoding="utf-8")))
     }
-    assert offenders == {}, "use runtime.artifacts instead of spelling these names: " + json.dumps(offenders, indent=1)
+    assert offenders == {}, "use runtime.core.artifacts instead of spelling these names: " + json.dumps(offenders, indent=1)

@@ -68,8 +68,8 @@ def test_torch_side_by_side_lives_in_benchmarks(digits_export: Path) -> None:
 def test_bench_shows_progress_per_batch_size_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bar over the batch sizes (tqdm with disable=None: drawn on a terminal only), and
     --help names the warm-ups and the minimum timed calls."""
-    import runtime.bench as bench
-    from runtime.__main__ import build_parser
+    import runtime.app.bench as bench
+    from runtime.app.cli.main import build_parser
 
     made: list[dict[str, object]] = []
     real = bench.tqdm

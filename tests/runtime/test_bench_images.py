@@ -7,11 +7,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from runtime.bench import readable_images
-from runtime.images.inputs import collect_images
-from runtime.images.pipeline import HostPipeline
-from runtime.images.preprocess import Preprocessing
-from runtime.images.transform import ImageTransform
+from runtime.app.bench import readable_images
+from runtime.app.images.inputs import collect_images
+from runtime.app.images.pipeline import HostPipeline
+from runtime.app.images.transform import ImageTransform
+from runtime.core.preprocess import Preprocessing
 from tests.conftest import run_cli
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.images.datasets import load_digits
+from runtime.app.images.datasets import load_digits
 from tests.conftest import ROOT, run_cli
 
 
@@ -85,8 +85,8 @@ def test_classify_csv_glob_and_in_process(digits_export: Path, image_tree: Path,
 
 
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
-    from runtime.errors import UserError
-    from runtime.images.preprocess import open_image
+    from runtime.core.errors import UserError
+    from runtime.core.preprocess import open_image
 
     Image.new("L", (12000, 8000)).save(tmp_path / "bomb.png")
     with pytest.raises(UserError, match="decompression bomb"):

@@ -10,12 +10,12 @@ import pytest
 
 import calibration.__main__ as calibration_cli
 import export.__main__ as export_cli
-import runtime.__main__ as runtime_cli
-from runtime.cli_support import OptionError, height_width, real, whole, whole_list
-from runtime.images.pipeline import HostPipeline
-from runtime.images.transform import ImageTransform
-from runtime.manifest import load_manifest
-from runtime.memory_budget import check_pipeline_memory
+import runtime.app.cli.main as runtime_cli
+from runtime.app.cli.options import OptionError, height_width, real, whole, whole_list
+from runtime.app.images.pipeline import HostPipeline
+from runtime.app.images.transform import ImageTransform
+from runtime.core.manifest import load_manifest
+from runtime.core.memory import check_pipeline_memory
 
 
 def _all_actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
@@ -101,7 +101,7 @@ def test_calibration_refuses_on_one_line(argv: list[str], capsys: pytest.Capture
 
 def test_shapes_refuse_non_ascii_digits() -> None:
     from export.shapes import Profile
-    from runtime.errors import UserError
+    from runtime.core.errors import UserError
 
     with pytest.raises(UserError, match="is not four sizes"):
         Profile.parse("1x3x2\u00b2x2:1x3x2x2:1x3x2x2")
@@ -133,8 +133,8 @@ def test_decode_ring_that_shared_memory_cannot_hold_is_refused(
     digits_export: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Shared slots that /dev/shm and the temp folder cannot back would end in SIGBUS."""
-    import runtime.memory_budget as budget
-    from runtime.errors import UserError
+    import runtime.core.memory as budget
+    from runtime.core.errors import UserError
 
     manifest = load_manifest(digits_export / "model.onnx")
     pipeline = HostPipeline(ImageTransform(manifest.preprocessing, manifest.input_spec), 32, 2)

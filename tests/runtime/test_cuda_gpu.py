@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.fakes import fake_tensorrt
 
 pytestmark = pytest.mark.gpu
@@ -96,7 +96,7 @@ class CupyEngine:
 @pytest.fixture
 def gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     pytest.importorskip("cupy")
-    from runtime.backends.cuda import CudaPython
+    from runtime.core.backends.cuda import CudaPython
 
     cuda = CudaPython()
     name, capability = cuda.device(0)
@@ -120,7 +120,7 @@ PROFILE = [[2, 3, 16, 16], [4, 3, 16, 16], [4, 3, 16, 16]]  # min batch 2: the l
 
 
 def test_pinned_round_trip_and_stream_ordering() -> None:
-    from runtime.backends.cuda import CudaPython
+    from runtime.core.backends.cuda import CudaPython
 
     cuda = CudaPython()
     name, capability = cuda.device()
@@ -150,7 +150,7 @@ def test_pinned_round_trip_and_stream_ordering() -> None:
 
 
 def test_cuda_errors_are_user_errors() -> None:
-    from runtime.backends.cuda import CudaPython
+    from runtime.core.backends.cuda import CudaPython
 
     with pytest.raises(UserError, match="cudaMalloc"):
         CudaPython().malloc(1 << 62)

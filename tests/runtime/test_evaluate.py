@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.errors import UserError
-from runtime.evaluate import labelled_batches
-from runtime.images.datasets import load_digits
-from runtime.images.preprocess import Preprocessing
+from runtime.app.evaluate import labelled_batches
+from runtime.app.images.datasets import load_digits
+from runtime.core.errors import UserError
+from runtime.core.preprocess import Preprocessing
 from tests.conftest import run_cli
 
 CFG = Preprocessing(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
@@ -88,7 +88,7 @@ def test_digits_and_folders_come_through_one_reader() -> None:
 
 
 def test_wordnet_id_folders_map_by_the_models_wnids_not_sorted_order() -> None:
-    from runtime.images.datasets import class_index
+    from runtime.app.images.datasets import class_index
 
     wnids = ["n01440764", "n01443537", "n01484850", "n01491361"]
     subset = ["n01484850", "n01443537", "n01484850"]  # great white shark, goldfish

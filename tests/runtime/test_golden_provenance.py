@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.errors import UserError
-from runtime.io import sha256_file
-from runtime.parity_check import load_golden, run_parity
+from runtime.core.errors import UserError
+from runtime.core.golden import load_golden, run_parity
+from runtime.core.io import sha256_file
 from tests.conftest import run_cli
 
 

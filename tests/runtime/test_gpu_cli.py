@@ -16,7 +16,7 @@ def _predictions(path: Path) -> list[dict[str, object]]:
 
 def test_decode_auto_falls_back_to_cpu_with_identical_predictions(digits_export: Path, tmp_path: Path) -> None:
     model = str(digits_export / "model.onnx")
-    from runtime.images.datasets import load_digits
+    from runtime.app.images.datasets import load_digits
 
     test = load_digits("test")
     for i in range(5):
@@ -42,7 +42,7 @@ def test_decode_auto_falls_back_to_cpu_with_identical_predictions(digits_export:
 
 
 def test_decode_gpu_without_the_gpu_path_is_one_line_exit_2(digits_export: Path, tmp_path: Path) -> None:
-    from runtime.images.datasets import load_digits
+    from runtime.app.images.datasets import load_digits
 
     load_digits("test").image(0).save(tmp_path / "0.png")
     res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), str(tmp_path), "--decode", "gpu")
@@ -55,7 +55,7 @@ def test_decode_gpu_without_the_gpu_path_is_one_line_exit_2(digits_export: Path,
 def test_either_tensorrt_flavour_may_take_the_gpu_path(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """An activated runner reports its flavour ("tensorrt-rtx" for RTX engines), which a Ray
     actor passes on: it is a GPU backend like "tensorrt", not a CPU one."""
-    from runtime.images import gpu
+    from runtime.app.images import gpu
 
     monkeypatch.setattr(gpu, "cupy", lambda: (_ for _ in ()).throw(gpu.UserError("CuPy is not installed")))
     assert gpu.missing(backend) == "CuPy is not installed"
@@ -71,8 +71,8 @@ def _depth(text: str) -> int:
 
 
 def test_decode_auto_says_why_without_nested_parentheses(caplog: pytest.LogCaptureFixture) -> None:
-    from runtime.images import gpu
-    from runtime.ray.decoding import decode_in_actors
+    from runtime.app.images import gpu
+    from runtime.app.ray.decoding import decode_in_actors
 
     with caplog.at_level("INFO"):
         assert gpu.choose("auto", "onnxruntime") == "cpu"

@@ -1,4 +1,4 @@
-"""runtime.images.gpu.decode on nvImageCodec's CPU backend (no GPU needed): its decode
+"""runtime.app.images.gpu.decode on nvImageCodec's CPU backend (no GPU needed): its decode
 equals Pillow's, and decode + the numpy reference of the resize give the CPU pipeline's
 crop. The GPU itself: tests/runtime/test_gpu_kernel.py (marker gpu)."""
 
@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.images import resample
-from runtime.images.preprocess import ORIENTATION, Preprocessing, open_image, to_tensor
-from runtime.images.transform import ImageTransform, decode_into
-from runtime.manifest import InputSpec
+from runtime.app.images.transform import ImageTransform, decode_into
+from runtime.core import resample
+from runtime.core.manifest import InputSpec
+from runtime.core.preprocess import ORIENTATION, Preprocessing, open_image, to_tensor
 
 pytest.importorskip("nvidia.nvimgcodec", reason="the gpu-images extra is not installed")
 
-from runtime.images.gpu.decode import BatchDecoder, host_pixels  # noqa: E402
+from runtime.app.images.gpu.decode import BatchDecoder, host_pixels  # noqa: E402
 
 CFG = Preprocessing(224, 0.875, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
@@ -135,7 +135,7 @@ def test_a_batched_decode_that_raises_sends_its_files_through_pillow(
 
     decoder._decoder = Broken()
     paths = [str(p) for p in jpegs[:3]]
-    with caplog.at_level(logging.DEBUG, logger="runtime.images.gpu.decode"):
+    with caplog.at_level(logging.DEBUG, logger="runtime.app.images.gpu.decode"):
         decoded = decoder.decode(paths)
     for path, d in zip(paths, decoded, strict=True):
         assert d.error is None and d.image is None and d.pixels is not None, path

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.images import resample
-from runtime.images.preprocess import Preprocessing, open_image, to_tensor
+from runtime.core import resample
+from runtime.core.preprocess import Preprocessing, open_image, to_tensor
 
 pytestmark = pytest.mark.gpu
 
@@ -25,7 +25,7 @@ SIZES = [(375, 500), (500, 375), (97, 61), (1000, 257), (256, 256), (255, 300), 
 @pytest.mark.parametrize("cfg", CFGS, ids=["bicubic", "bilinear"])
 def test_kernel_is_bit_identical_to_the_reference(cfg: Preprocessing) -> None:
     cp = pytest.importorskip("cupy")
-    from runtime.images.gpu.resize import DeviceResizer
+    from runtime.app.images.gpu.resize import DeviceResizer
 
     resizer = DeviceResizer(cfg, None, cp.cuda.Stream())
     rng = np.random.default_rng(0)
@@ -44,7 +44,7 @@ def test_kernel_is_bit_identical_to_the_reference(cfg: Preprocessing) -> None:
 
 def test_gpu_decode_within_one_level_of_pillow(tmp_path: Path) -> None:
     pytest.importorskip("cupy")
-    from runtime.images.gpu.decode import BatchDecoder, host_pixels
+    from runtime.app.images.gpu.decode import BatchDecoder, host_pixels
 
     rng = np.random.default_rng(1)
     base = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((500, 375))
@@ -66,7 +66,7 @@ def test_batched_launch_matches_the_reference_per_image(cfg: Preprocessing) -> N
     with a row pitch wider than the row, as decoders allocate them: every slot is the
     reference crop of its own image, in order."""
     cp = pytest.importorskip("cupy")
-    from runtime.images.gpu.resize import DeviceResizer
+    from runtime.app.images.gpu.resize import DeviceResizer
 
     resizer = DeviceResizer(cfg, None, cp.cuda.Stream())
     rng = np.random.default_rng(2)
@@ -99,7 +99,7 @@ def test_uploads_and_copies_are_ordered_before_the_kernels_on_a_non_blocking_str
     copy of a channel-strided source must still be in place when the kernels read them
     (they are made on the resizer's stream, not the default one)."""
     cp = pytest.importorskip("cupy")
-    from runtime.images.gpu.resize import DeviceResizer
+    from runtime.app.images.gpu.resize import DeviceResizer
 
     cfg = CFGS[0]
     stream = cp.cuda.Stream(non_blocking=True)

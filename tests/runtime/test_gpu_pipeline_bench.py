@@ -30,7 +30,7 @@ def test_help_exits_0_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_without_a_gpu_it_says_so_in_one_line_and_exits_2(tmp_path: Path) -> None:
-    from runtime.images.gpu import missing
+    from runtime.app.images.gpu import missing
 
     if missing("tensorrt") is None:
         pytest.skip("a GPU and the gpu-images extra are here: the benchmark would run")

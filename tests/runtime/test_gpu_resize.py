@@ -1,11 +1,11 @@
-"""runtime.images.gpu.resize without a GPU: its plan cache is bounded (least recently used
+"""runtime.app.images.gpu.resize without a GPU: its plan cache is bounded (least recently used
 sizes dropped). The kernels themselves: tests/runtime/test_gpu_kernel.py (marker gpu)."""
 
 from __future__ import annotations
 
 import pytest
 
-from runtime.images.gpu.resize import MAX_PLANS, LruCache
+from runtime.app.images.gpu.resize import MAX_PLANS, LruCache
 
 
 def test_the_plan_cache_keeps_only_the_most_recently_used_sizes() -> None:

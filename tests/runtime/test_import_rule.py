@@ -17,14 +17,14 @@ FORBIDDEN = ("torch", "convmixer", "export", "calibration")
     "module",
     [
         "runtime",
-        "runtime.__main__",
-        "runtime.backends.tensorrt",
-        "runtime.backends.onnxruntime",
-        "runtime.backends.cuda",
-        "runtime.classify",
-        "runtime.bench",
-        "runtime.evaluate",
-        "runtime.images.pipeline",
+        "runtime.app.cli.main",
+        "runtime.core.backends.tensorrt",
+        "runtime.core.backends.onnxruntime",
+        "runtime.core.backends.cuda",
+        "runtime.app.classify",
+        "runtime.app.bench",
+        "runtime.app.evaluate",
+        "runtime.app.images.pipeline",
     ],
 )
 def test_runtime_imports_without_torch(module: str) -> None:

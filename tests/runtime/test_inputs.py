@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.images.datasets import open_image_set
-from runtime.images.inputs import collect_images
+from runtime.app.images.datasets import open_image_set
+from runtime.app.images.inputs import collect_images
 from tests.conftest import run_cli
 
 
@@ -62,7 +62,7 @@ def test_named_files_are_always_tried(odd_folder: Path) -> None:
 
 def test_calibration_and_evaluate_walk_folders_alike(odd_folder: Path) -> None:
     from calibration.data import open_source
-    from runtime.images.preprocess import Preprocessing
+    from runtime.core.preprocess import Preprocessing
 
     cfg = Preprocessing(32, 1.0, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     images = open_image_set(str(odd_folder), None)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from runtime.log_repeats import kind_of
+from runtime.app.cli.log_repeats import kind_of
 from tests.conftest import ROOT
 
 NOISE = """
 import logging, warnings
-from runtime.cli_support import setup_logging
+from runtime.app.cli.options import setup_logging
 setup_logging({verbose})
 for i in range(54):  # onnxconverter-common, once per small weight
     warnings.warn(f"the float32 number -{{i + 1}}.5e-08 will be truncated to -1e-07")
@@ -61,8 +61,8 @@ def test_kind_ignores_numbers_and_quoted_names() -> None:
 
 TWO_COMMANDS = """
 import argparse, logging, sys
-from runtime.cli_support import run_parsed
-from runtime.errors import UserError
+from runtime.app.cli.options import run_parsed
+from runtime.core.errors import UserError
 
 def command(args):
     for scale in args.scales:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from runtime.errors import UserError
-from runtime.manifest import load_manifest
+from runtime.core.errors import UserError
+from runtime.core.manifest import load_manifest
 from tests.conftest import run_cli
 
 

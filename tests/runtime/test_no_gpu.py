@@ -9,9 +9,9 @@ import types
 
 import pytest
 
-from runtime.backends import cuda
-from runtime.backends.tensorrt.runner import TensorRTRunner
-from runtime.errors import UserError
+from runtime.core.backends import cuda
+from runtime.core.backends.tensorrt.runner import TensorRTRunner
+from runtime.core.errors import UserError
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.fakes.fake_tensorrt import copy_model_dir
 
 

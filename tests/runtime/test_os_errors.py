@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from runtime.cli_support import EXIT_OS_ERROR
+from runtime.app.cli.options import EXIT_OS_ERROR
 from tests.conftest import run_cli
 
 
@@ -87,7 +87,7 @@ def test_calibration_on_read_only_disk(
 def test_classify_output_on_read_only_disk(
     digits_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from runtime.__main__ import main
+    from runtime.app.cli.main import main
 
     Image.new("L", (8, 8), 200).save(tmp_path / "a.png")
     (tmp_path / "out").mkdir()
@@ -140,7 +140,7 @@ def test_a_temporary_file_that_cannot_be_made_is_reported_as_the_target(
 ) -> None:
     import tempfile
 
-    from runtime.io import write_bytes_atomic
+    from runtime.core.io import write_bytes_atomic
 
     target = tmp_path / "out.bin"
     temp_name = str(tmp_path / ".out.bin.x1y2.tmp")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import runtime.__main__ as runtime_cli
+import runtime.app.cli.main as runtime_cli
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_existing_folder_is_refused_before_any_work(
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded before the output path was checked")
 
-    monkeypatch.setattr("runtime.loader.load", no_work)
+    monkeypatch.setattr("runtime.core.loader.load", no_work)
     assert runtime_cli.main(["classify", str(model / "model.onnx"), str(images), "--output", str(folder)]) == 2
     assert "is a folder" in capsys.readouterr().err
 

@@ -10,7 +10,7 @@ import pytest
 from onnx import numpy_helper
 
 from runtime import TOLERANCES, compare
-from runtime.errors import UserError
+from runtime.core.errors import UserError
 from tests.conftest import run_cli
 
 
@@ -89,7 +89,7 @@ def test_parity_cli_missing_golden_is_one_line(tmp_path: Path, digits_export: Pa
 
 
 def test_parity_of_a_missing_model_names_the_model(digits_export: Path, tmp_path: Path) -> None:
-    from runtime.parity_check import run_parity
+    from runtime.core.golden import run_parity
 
     shutil.copy(digits_export / "model.json", tmp_path / "model.json")  # no golden.npz either
     with pytest.raises(UserError, match=r"missing\.onnx: no such file"):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.errors import UserError
-from runtime.images.pipeline import HostPipeline
-from runtime.images.preprocess import Preprocessing
-from runtime.images.transform import ImageTransform
-from runtime.manifest import InputSpec
+from runtime.app.images.pipeline import HostPipeline
+from runtime.app.images.transform import ImageTransform
+from runtime.core.errors import UserError
+from runtime.core.manifest import InputSpec
+from runtime.core.preprocess import Preprocessing
 
 CFG = Preprocessing(32, 0.875, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
@@ -76,7 +76,7 @@ def test_a_non_image_error_is_reported_with_the_file_and_its_traceback_kept_at_d
 ) -> None:
     import logging
 
-    from runtime.images.transform import decode_into
+    from runtime.app.images.transform import decode_into
 
     transform = ImageTransform(CFG)
 
@@ -84,7 +84,7 @@ def test_a_non_image_error_is_reported_with_the_file_and_its_traceback_kept_at_d
         raise TypeError("unsupported operand")  # a code bug looks like this too
 
     monkeypatch.setattr(ImageTransform, "from_path", lambda self, path: buggy(path))
-    with caplog.at_level(logging.DEBUG, logger="runtime.images.transform"):
+    with caplog.at_level(logging.DEBUG, logger="runtime.app.images.transform"):
         reason = decode_into(transform, str(files[0]), transform.empty_batch(1)[0])
     assert reason == "cannot decode (TypeError: unsupported operand)"
     (record,) = [r for r in caplog.records if r.exc_info]

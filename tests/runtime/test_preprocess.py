@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.errors import UserError
-from runtime.images.preprocess import ORIENTATION, Preprocessing, load_and_preprocess, preprocess, resize_and_crop
-from runtime.images.transform import ImageTransform
-from runtime.manifest import InputSpec
+from runtime.app.images.transform import ImageTransform
+from runtime.core.errors import UserError
+from runtime.core.manifest import InputSpec
+from runtime.core.preprocess import ORIENTATION, Preprocessing, load_and_preprocess, preprocess, resize_and_crop
 
 IMAGENET = Preprocessing(224, 0.96, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.backends.profiles import Chunk, ProfileSet
-from runtime.errors import UserError
+from runtime.core.backends.profiles import Chunk, ProfileSet
+from runtime.core.errors import UserError
 
 STATIC = ((4, 3, 32, 32), (4, 3, 32, 32), (4, 3, 32, 32))
 MIN2 = ((2, 3, 16, 16), (3, 3, 24, 24), (3, 3, 48, 48))

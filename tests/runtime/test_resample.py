@@ -1,4 +1,4 @@
-"""runtime.images.resample: the numpy reference of Pillow's resampling is bit-identical to
+"""runtime.core.resample: the numpy reference of Pillow's resampling is bit-identical to
 `resize_and_crop` (Pillow's resize + centre crop) on the same decoded pixels."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.images import resample
-from runtime.images.preprocess import Preprocessing, resize_and_crop, to_rgb
+from runtime.core import resample
+from runtime.core.preprocess import Preprocessing, resize_and_crop, to_rgb
 
 BICUBIC = Preprocessing(224, 0.875, "bicubic", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 BILINEAR = Preprocessing(224, 0.96, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.images.pipeline import HostPipeline
-from runtime.images.preprocess import MAX_RESIZED_PIXELS, ImageError, Preprocessing, resized_size
-from runtime.images.transform import ImageTransform, decode_into
-from runtime.manifest import InputSpec
+from runtime.app.images.pipeline import HostPipeline
+from runtime.app.images.transform import ImageTransform, decode_into
+from runtime.core.manifest import InputSpec
+from runtime.core.preprocess import MAX_RESIZED_PIXELS, ImageError, Preprocessing, resized_size
 from tests.conftest import run_cli
 
 CFG = Preprocessing(224, 0.875, "bicubic", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.signals import EXIT_TERMINATED
+from runtime.app.cli.signals import EXIT_TERMINATED
 from tests.calibration.conftest import copy_export
 from tests.conftest import ROOT
 

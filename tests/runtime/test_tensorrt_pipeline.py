@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 
 import runtime
-from runtime.backends.tensorrt import TensorRTRunner
-from runtime.errors import UserError
+from runtime.core.backends.tensorrt import TensorRTRunner
+from runtime.core.errors import UserError
 from tests.conftest import run_cli
 from tests.fakes import fake_tensorrt
 
@@ -417,7 +417,7 @@ def test_real_rtx_validity_check_is_reported_in_one_line(model_dir: Path, monkey
     engine = _rtx_engine(model_dir, [])
     engine.write_bytes(bytes(memoryview(blob)))
     monkeypatch.setattr(
-        "runtime.backends.tensorrt.runner.default_cuda", lambda: fake_tensorrt.FakeCuda(capability="8.6")
+        "runtime.core.backends.tensorrt.runner.default_cuda", lambda: fake_tensorrt.FakeCuda(capability="8.6")
     )
     meta = json.loads(engine.with_name(engine.name + ".json").read_text())
     meta["library_version"] = trt.__version__
@@ -449,11 +449,11 @@ def test_deactivate_reclaims_the_lane_of_an_abandoned_infer_batches(model_dir: P
 def test_classify_overlaps_batches_and_refills_its_buffer_only_once_copied(
     model_dir: Path, fake: Any, tmp_path: Path
 ) -> None:
-    from runtime.classify import classify
-    from runtime.images.inputs import collect_images
-    from runtime.images.pipeline import HostPipeline
-    from runtime.images.transform import ImageTransform
-    from runtime.manifest import load_manifest
+    from runtime.app.classify import classify
+    from runtime.app.images.inputs import collect_images
+    from runtime.app.images.pipeline import HostPipeline
+    from runtime.app.images.transform import ImageTransform
+    from runtime.core.manifest import load_manifest
 
     _, cuda = fake
     engine = _engine(model_dir, [[1, 3, 32, 32], [4, 3, 32, 32], [4, 3, 32, 32]])  # a batch of 4 is one chunk

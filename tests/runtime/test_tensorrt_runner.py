@@ -12,8 +12,8 @@ import pytest
 import runtime
 from export.engine_options import EngineOptions
 from export.shapes import Profile
-from runtime.backends.tensorrt import TensorRTRunner
-from runtime.errors import UserError
+from runtime.core.backends.tensorrt import TensorRTRunner
+from runtime.core.errors import UserError
 from tests.fakes import fake_tensorrt
 
 
@@ -32,7 +32,7 @@ def built(digits_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_parity_through_the_runner(built) -> None:  # type: ignore[no-untyped-def]
     engine, _, _ = built
-    from runtime.parity_check import run_parity
+    from runtime.core.golden import run_parity
 
     result = run_parity(engine)  # golden batches of 8 are split into chunks of 4
     assert result and result.images == 16
@@ -43,7 +43,7 @@ def test_parity_runs_only_the_golden_shapes_an_engine_takes(
 ) -> None:
     fake_tensorrt.install(monkeypatch)
     from export.engine import build_engine, default_options
-    from runtime.parity_check import run_parity
+    from runtime.core.golden import run_parity
 
     d = fake_tensorrt.copy_model_dir(digits_export, tmp_path / "d")
     engine, _ = build_engine(d / "model.onnx", default_options(d / "model.onnx"))  # 32x32 only

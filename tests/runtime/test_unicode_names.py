@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from runtime.classify import Writer
+from runtime.app.classify import Writer
 from tests.conftest import run_cli
 
 NAMES = [b"caf\xe9.png", b"\xff\xfe-latin1.png", b"new\nline.png", b"tab\there.png", b"plain.png"]

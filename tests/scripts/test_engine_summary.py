@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runtime.artifacts import (
+from runtime.core.artifacts import (
     FP16,
     INT8,
     ONNX_NAME,
@@ -17,8 +17,8 @@ from runtime.artifacts import (
     parity_path,
     sidecar_path,
 )
-from runtime.engine_meta import EngineMeta
-from runtime.io import write_json_atomic
+from runtime.core.engine_meta import EngineMeta
+from runtime.core.io import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "engine_summary.py"

@@ -1,0 +1,170 @@
+"""Batched decode with nvImageCodec, under the CPU path's rules.
+
+One `BatchDecoder` per pipeline holds one nvImageCodec `Decoder`. For each batch of files:
+
+- each file's header is read (`CodeStream`): the size is checked against the same pixel
+  limit as `runtime.core.preprocess.open_image` before anything is decoded, and (given
+  the preprocessing) against `resized_size`'s limit on what the resize may make, so an
+  extreme aspect ratio (a 50000x1 PNG) is refused as on the CPU path, before the resize
+  tables are built; every decoded image's upright size is checked again;
+- 8-bit greyscale and YCbCr JPEGs (baseline or progressive, any subsampling) are decoded
+  together in one call on the given CUDA stream, as RGB, with the EXIF orientation applied
+  as configured; libjpeg's "fancy" upsampling is asked for, as Pillow's decoder uses it;
+- everything else (PNG, GIF, WebP, TIFF, CMYK/YCCK JPEGs, 16-bit, unreadable headers,
+  any file the batched call returns None for, and every file of a batched call that
+  raises) goes through Pillow file by file, so it is decoded, or refused, exactly as on
+  the CPU path.
+
+`device_id=None` selects nvImageCodec's CPU backend (libjpeg-turbo), which runs without a
+GPU: tests use it to check the rules and the pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ....core.preprocess import MAX_PIXELS, ORIENTATION, ImageError, Preprocessing, open_image, resized_size
+from . import nvimgcodec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Decoded:
+    """One file's outcome: `image` (an nvImageCodec image, HxWx3 uint8 RGB), or `pixels`
+    (host uint8 HxWx3 from Pillow), or `error` (why it is skipped, without the path)."""
+
+    image: Any = None
+    pixels: np.ndarray | None = None
+    error: str | None = None
+
+
+def _fits_batched_decode(stream: Any) -> bool:
+    """JPEGs nvImageCodec decodes as Pillow does: 8-bit, 1 or 3 components (no CMYK/YCCK)."""
+    return stream.codec_name == "jpeg" and stream.precision in (0, 8) and stream.num_channels in (1, 3)
+
+
+def _turned(path: str) -> bool:
+    """Whether the file's EXIF orientation (5..8) swaps width and height (Pillow reads it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return int(img.getexif().get(ORIENTATION, 1)) in (5, 6, 7, 8)
+    except Exception:  # no readable EXIF: the stored orientation is the upright one
+        return False
+
+
+class BatchDecoder:
+    """nvImageCodec decode of lists of files (see the module docstring).
+
+    `cfg` and `size` (H, W) are the preprocessing the images are resized for: with them,
+    sizes the resize refuses (`resized_size`) are skip reasons; without, none are."""
+
+    def __init__(
+        self,
+        exif_transpose: bool = True,
+        device_id: int | None = 0,
+        cfg: Preprocessing | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        nv = nvimgcodec()
+        self.device_id, self.cfg, self.size = device_id, cfg, size
+        if device_id is None:
+            self._decoder = nv.Decoder(device_id=nv.NVIMGCODEC_DEVICE_CPU_ONLY, backends=[nv.Backend(nv.CPU_ONLY)])
+        else:
+            self._decoder = nv.Decoder(device_id=device_id, options=":fancy_upsampling=1")
+        self._params = nv.DecodeParams(apply_exif_orientation=exif_transpose, color_spec=nv.ColorSpec.SRGB)
+        self._nv = nv
+        self.exif_transpose = exif_transpose
+
+    def header(self, path: str) -> tuple[Any, str | None]:
+        """(code stream or None, error or None): None, None means "let Pillow decide"."""
+        try:
+            stream = self._nv.CodeStream(path)
+            width, height = int(stream.width), int(stream.height)  # parsed lazily: may raise too
+        except Exception:  # an unknown or broken header: Pillow reports it in its words
+            return None, None
+        if width * height > MAX_PIXELS:
+            return None, (
+                f"{width}x{height} is over the {MAX_PIXELS:,}-pixel limit (refused as a possible decompression bomb)"
+            )
+        error = self.resize_error(width, height)
+        if error is not None and self.exif_transpose and _turned(path):
+            error = self.resize_error(height, width)  # the header's size is the stored one, not the upright one
+        if error is not None:
+            return None, error
+        return (stream if _fits_batched_decode(stream) else None), None
+
+    def resize_error(self, width: int, height: int) -> str | None:
+        """Why an upright `width` x `height` image cannot be resized for the model (the CPU
+        path's words), or None."""
+        if self.cfg is None:
+            return None
+        try:
+            resized_size(width, height, self.cfg, self.size)
+        except ImageError as exc:
+            return str(exc)
+        return None
+
+    def decode(self, paths: list[str], cuda_stream: int = 0) -> list[Decoded]:
+        """Decode `paths`; results in the same order, one per path."""
+        out = [Decoded() for _ in paths]
+        batched: list[int] = []
+        streams: list[Any] = []
+        for i, path in enumerate(paths):
+            stream, error = self.header(path)
+            if error is not None:
+                out[i].error = error
+            elif stream is not None:
+                batched.append(i)
+                streams.append(stream)
+        if streams:
+            try:
+                images = self._decoder.decode(streams, params=self._params, cuda_stream=cuda_stream)
+            except Exception:  # nvImageCodec's own failure: one file's problem is not the run's
+                log.debug(
+                    "nvImageCodec's batched decode raised; its %d file(s) go through Pillow",
+                    len(streams),
+                    exc_info=True,
+                )
+                images = [None] * len(streams)
+            for i, image in zip(batched, images, strict=True):
+                out[i].image = image
+        for i, path in enumerate(paths):
+            if out[i].error is None and out[i].image is None:
+                out[i] = self.pillow(path)
+            found = out[i].pixels if out[i].pixels is not None else out[i].image
+            if found is not None:  # the decoded, upright size: what the resize will be asked for
+                height, width = (int(n) for n in found.shape[:2])
+                error = self.resize_error(width, height)
+                if error is not None:
+                    out[i] = Decoded(error=error)
+        return out
+
+    def pillow(self, path: str) -> Decoded:
+        """The CPU path's decode of one file."""
+        try:
+            img = open_image(Path(path), exif_transpose=self.exif_transpose)
+        except ImageError as exc:
+            return Decoded(error=str(exc).removeprefix(f"{path}: "))
+        except (ArithmeticError, IndexError, MemoryError, RuntimeError, TypeError, struct.error) as exc:
+            # As runtime.app.images.pipeline.decode_into: that file's problem, not the run's.
+            log.debug("decoding %s raised %s", path, type(exc).__name__, exc_info=True)
+            return Decoded(error=f"cannot decode ({type(exc).__name__}: {exc})")
+        return Decoded(pixels=np.asarray(img, dtype=np.uint8))
+
+
+def host_pixels(d: Decoded) -> np.ndarray:
+    """A decoded file's pixels on the host (a copy from the GPU where decoded there)."""
+    if d.pixels is not None:
+        return d.pixels
+    if d.image is None:
+        raise ValueError(f"no pixels: {d.error}")
+    return np.asarray(d.image.cpu())

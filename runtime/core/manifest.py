@@ -1,0 +1,184 @@
+"""model.json: what the runtime needs to know about a model besides its graph."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..app.cli.options import MAX_SIZE
+from .artifacts import MANIFEST_NAME
+from .errors import UserError
+from .io import read_json
+from .preprocessing import INTERPOLATIONS, Preprocessing
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "logits"
+FLOAT_INPUT = "float32"
+UINT8_INPUT = "uint8"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the graph's input `images` takes: float32 NCHW, normalised on the host (the
+    default), or uint8 NHWC with the normalisation inside the graph (`--input uint8`)."""
+
+    dtype: str = FLOAT_INPUT  # "float32" | "uint8"
+
+    @property
+    def layout(self) -> str:
+        return "NHWC" if self.dtype == UINT8_INPUT else "NCHW"
+
+    @property
+    def is_uint8(self) -> bool:
+        return self.dtype == UINT8_INPUT
+
+    def shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
+        return (batch, height, width, 3) if self.is_uint8 else (batch, 3, height, width)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": INPUT_NAME, "dtype": self.dtype, "layout": self.layout}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> InputSpec:
+        dtype = str((d or {}).get("dtype", FLOAT_INPUT))
+        if dtype not in (FLOAT_INPUT, UINT8_INPUT):
+            raise UserError(f"model.json: input dtype {dtype!r} | expected {FLOAT_INPUT} or {UINT8_INPUT}")
+        return cls(dtype)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def model(self) -> str:
+        return str(self.data.get("model", "?"))
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing.from_dict(self.data.get("preprocessing") or {})
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """model.json's `input` block; manifests written before it existed are float32 NCHW."""
+        return InputSpec.from_dict(self.data.get("input"))
+
+    @property
+    def labels(self) -> list[str] | None:
+        labels = self.data.get("labels")
+        return list(labels) if labels else None
+
+    @property
+    def wnids(self) -> list[str] | None:
+        """ImageNet WordNet IDs in class order (ImageNet-1k variants), else None."""
+        wnids = self.data.get("wnids")
+        return list(wnids) if wnids else None
+
+    @property
+    def num_classes(self) -> int:
+        """The model's output classes: arch.num_classes, else the label count."""
+        arch = self.data.get("arch") or {}
+        if "num_classes" in arch:
+            return int(arch["num_classes"])
+        return len(self.labels or []) or 1000
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.data.get("arch", {}).get("patch_size", 1))
+
+    @property
+    def random_init(self) -> bool:
+        return self.data.get("weights", {}).get("source") == "random-init"
+
+
+def manifest_path_for(model_file: str | Path) -> Path:
+    return Path(model_file).resolve().parent / MANIFEST_NAME
+
+
+def find_manifest(model_file: str | Path) -> Manifest | None:
+    """The model.json beside `model_file`, or None when there is none."""
+    path = manifest_path_for(model_file)
+    return load_manifest(model_file) if path.is_file() else None
+
+
+def load_manifest(model_file: str | Path) -> Manifest:
+    """The model.json beside `model_file` (an .onnx or .engine in build/<model>/)."""
+    path = manifest_path_for(model_file)
+    if not path.is_file():
+        raise UserError(
+            f"{path}: no such file; the runtime reads preprocessing and labels from the model.json "
+            "that `python -m export onnx` writes beside the model files (copy it along)"
+        )
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a model manifest")
+    validate(path, data)
+    return Manifest(path, data)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a manifest with a field the runtime cannot use, naming the field and the file.
+
+    Every field the runtime reads is checked here, once, so a bad value never reaches a
+    resize (input_size 0), a normalisation (std NaN: every prediction "nan%") or a layout."""
+
+    def bad(field: str, value: Any, expected: str) -> UserError:
+        return UserError(f"{path}: {field} {value!r} | expected {expected}")
+
+    pre = data.get("preprocessing")
+    if not isinstance(pre, dict):
+        raise bad("preprocessing", pre, "a block with input_size, crop_pct, interpolation, mean, std")
+    size = pre.get("input_size")
+    if not _whole(size, 1, MAX_SIZE):
+        raise bad("preprocessing.input_size", size, f"a whole number from 1 to {MAX_SIZE}")
+    crop: Any = pre.get("crop_pct")
+    if not _finite(crop) or not 0 < crop <= 1:
+        raise bad("preprocessing.crop_pct", crop, "a number in (0, 1]")
+    if pre.get("interpolation") not in INTERPOLATIONS:
+        raise bad("preprocessing.interpolation", pre.get("interpolation"), f"one of {', '.join(INTERPOLATIONS)}")
+    for field, positive in (("mean", False), ("std", True)):
+        v = pre.get(field)
+        if not isinstance(v, list) or len(v) != 3 or not all(_finite(x) and (x > 0 or not positive) for x in v):
+            raise bad(f"preprocessing.{field}", v, "3 finite numbers" + (", each above 0" if positive else ""))
+    if not isinstance(pre.get("exif_transpose", True), bool):
+        raise bad("preprocessing.exif_transpose", pre.get("exif_transpose"), "true or false")
+    spec = data.get("input")
+    if spec is not None:
+        dtype = spec.get("dtype", FLOAT_INPUT) if isinstance(spec, dict) else spec
+        if not isinstance(spec, dict) or dtype not in (FLOAT_INPUT, UINT8_INPUT):
+            raise bad("input.dtype", dtype, f"{FLOAT_INPUT} (NCHW) or {UINT8_INPUT} (NHWC)")
+        layout = InputSpec(dtype).layout
+        if spec.get("layout", layout) != layout:
+            raise bad("input.layout", spec.get("layout"), f"{layout} for a {dtype} input")
+    arch = data.get("arch", {})
+    if not isinstance(arch, dict):
+        raise bad("arch", arch, "a block of the variant's parameters")
+    for field in ("num_classes", "patch_size"):
+        if field in arch and not _whole(arch[field], 1, 1 << 20):
+            raise bad(f"arch.{field}", arch[field], "a whole number from 1")
+    labels = data.get("labels")
+    if labels is not None:
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise bad("labels", type(labels).__name__, "a list of names, or null")
+        if "num_classes" in arch and labels and len(labels) != arch["num_classes"]:
+            raise bad("labels", f"{len(labels)} names", f"{arch['num_classes']} (arch.num_classes)")
+    wnids = data.get("wnids")
+    if wnids is not None:
+        if not isinstance(wnids, list) or not all(isinstance(x, str) for x in wnids):
+            raise bad("wnids", type(wnids).__name__, "a list of WordNet IDs, or null")
+        if "num_classes" in arch and wnids and len(wnids) != arch["num_classes"]:
+            raise bad("wnids", f"{len(wnids)} IDs", f"{arch['num_classes']} (arch.num_classes)")
+    sha = data.get("onnx_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise bad("onnx_sha256", sha, "64 lower-case hex digits")
