@@ -8,8 +8,11 @@ PY := $(VENV)/bin/python
 # pick your own build, e.g. `make setup TORCH=torch==2.13.0` with your CUDA index.
 TORCH ?= torch==2.13.0
 
-# make engine MODEL=... [CHECKPOINT=path] [CALIB=dir|file.npy] [PRECISION="fp16 int8"] [SHAPES=MIN:OPT:MAX]
-#             [FLAVOUR=tensorrt|tensorrt-rtx] [TARGETS=8.6,8.9]   (tensorrt-rtx target GPUs)
+# make engine MODEL=... [CHECKPOINT=path] [CALIB=dir|file.npy] [GOLDEN=dir] [PRECISION="fp16 int8"]
+#             [SHAPES=MIN:OPT:MAX] [FLAVOUR=tensorrt|tensorrt-rtx] [TARGETS=8.6,8.9]   (tensorrt-rtx target GPUs)
+# GOLDEN (images for golden.npz, the parity reference) is its own setting, never taken from
+# CALIB: a new calibration set re-calibrates INT8 but does not re-export model.onnx.
+# Each step prints one `== step` line before it runs, so an error names its step.
 MODEL ?= convmixer_768_32
 CHECKPOINT ?=
 CALIB ?=
@@ -17,7 +20,7 @@ METHOD ?= entropy
 SHAPES ?=
 FLAVOUR ?=
 TARGETS ?=
-GOLDEN ?= $(if $(CALIB),$(if $(wildcard $(CALIB)/.),$(CALIB),),)
+GOLDEN ?=
 PRECISION ?= fp16 $(if $(CALIB),int8,)
 B := build/$(MODEL)
 
@@ -26,11 +29,15 @@ B := build/$(MODEL)
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e '.[export,dev,rtx,ray,gpu-images]'
-	bash tools/install-tensorrt-stubs.sh $(PY)
+	@test -x $(PY) || { echo "== setup 1/5: create $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "== setup 2/5: upgrade pip"
+	@$(PY) -m pip install -q --upgrade pip
+	@echo "== setup 3/5: $(TORCH) (the first install takes a few minutes)"
+	@$(PY) -m pip install -q "$(TORCH)"
+	@echo "== setup 4/5: this package and its extras: export, dev, rtx (about 90 MB), ray, gpu-images"
+	@$(PY) -m pip install -q -e '.[export,dev,rtx,ray,gpu-images]'
+	@echo "== setup 5/5: TensorRT type stubs (for mypy)"
+	@bash tools/install-tensorrt-stubs.sh $(PY)
 	@touch $@
 
 lint: setup
@@ -75,6 +82,7 @@ engine: engine-check $(foreach p,$(PRECISION),$(B)/model.$(p).engine)
 	  echo "== engines built; engine parity needs a GPU that runs them (python -m export check says why)."; \
 	  echo "== checking the ONNX graphs they were built from with ONNX Runtime instead"; \
 	  $(MAKE) --no-print-directory onnx-parity; fi
+	@echo "== summary"
 	@$(PY) scripts/engine_summary.py $(B)
 	@$(MAKE) --no-print-directory int8-note
 
@@ -94,34 +102,40 @@ engine-check: setup
 	@$(PY) -m export check || { echo "make engine needs TensorRT with a CUDA GPU, or TensorRT-RTX (pip install -e '.[rtx]', no GPU needed)" >&2; exit 2; }
 
 # The export arguments live in a stamp file that changes only when they do, so a new
-# CHECKPOINT or GOLDEN rebuilds model.onnx and everything after it.
+# CHECKPOINT or GOLDEN rebuilds model.onnx and everything after it (CALIB is not one of them).
 $(B)/.export-args: FORCE
 	@mkdir -p $(B)
 	@echo '$(MODEL) $(CHECKPOINT) $(GOLDEN)' | cmp -s - $@ || echo '$(MODEL) $(CHECKPOINT) $(GOLDEN)' > $@
 
 $(B)/model.onnx: $(B)/.export-args $(CHECKPOINT)
-	$(PY) -m export onnx --model $(MODEL) --out $(B) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(GOLDEN),--golden-images $(GOLDEN))
+	@echo "== export $(MODEL) to ONNX: $@"
+	@$(PY) -m export onnx --model $(MODEL) --out $(B) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(GOLDEN),--golden-images $(GOLDEN))
 
 $(B)/model.fp16.onnx: $(B)/model.onnx
-	$(PY) -m export fp16 $<
+	@echo "== FP16 graph: $@"
+	@$(PY) -m export fp16 $<
 
 # Always asked, but calibration.json's data fingerprint decides: unchanged data and
 # settings leave model.int8.onnx untouched, so nothing after it rebuilds.
 $(B)/model.int8.onnx: $(B)/model.onnx FORCE
-	$(PY) -m calibration $< --data $(CALIB) --method $(METHOD)
+	@echo "== INT8 calibration on $(CALIB): $@"
+	@$(PY) -m calibration $< --data $(CALIB) --method $(METHOD)
 
 # The timing cache is a TensorRT option; TensorRT-RTX has none and refuses it.
 $(B)/model.%.engine: $(B)/model.%.onnx
-	f="$(FLAVOUR)"; [[ -n "$$f" ]] || f=$$($(PY) -c 'from runtime.core.flavours import default_flavour as d; print(d())'); \
+	@echo "== engine from $<: $@"
+	@f="$(FLAVOUR)"; [[ -n "$$f" ]] || f=$$($(PY) -c 'from runtime.core.flavours import default_flavour as d; print(d())'); \
 	$(PY) -m export engine $< --flavour $$f $(if $(SHAPES),--shapes $(SHAPES)) $(if $(TARGETS),--compute-capability $(TARGETS)) \
 	  $$([[ $$f == tensorrt ]] && echo --timing-cache $(B)/timing.cache)
 
 $(B)/model.%.parity.json: $(B)/model.%.engine $(B)/model.onnx
+	@echo "== engine parity: $<"
 	@rc=0; $(PY) -m runtime parity $< --json > $@.tmp || rc=$$?; \
 	  if [ $$rc -ge 2 ]; then rm -f $@.tmp; exit $$rc; fi; mv $@.tmp $@
 
 # golden.npz is written with model.onnx: new golden inputs mean new parity.
 $(B)/model.%.onnx-parity.json: $(B)/model.%.onnx $(B)/model.onnx
+	@echo "== ONNX Runtime parity: $<"
 	@rc=0; $(PY) -m runtime parity $< --json > $@.tmp || rc=$$?; \
 	  if [ $$rc -ge 2 ]; then rm -f $@.tmp; exit $$rc; fi; mv $@.tmp $@
 
@@ -132,7 +146,7 @@ D := build/convmixer_digits
 DEMO := MODEL=convmixer_digits CALIB=digits GOLDEN=$(D)/samples
 demo: setup
 	@echo "== 1. export convmixer_digits (bundled trained weights) to ONNX"
-	$(PY) scripts/digit_samples.py $(D)/samples 12
+	@$(PY) scripts/digit_samples.py $(D)/samples 12
 	@$(MAKE) --no-print-directory $(DEMO) $(D)/model.onnx
 	@echo "== 2. FP16 graph"
 	@$(MAKE) --no-print-directory $(DEMO) $(D)/model.fp16.onnx
@@ -143,7 +157,7 @@ demo: setup
 	@echo "== 5. held-out top-1 (the 359-image digits test split, never trained on)"
 	@for m in model model.fp16 model.int8; do $(PY) -m runtime evaluate $(D)/$$m.onnx --data digits; done
 	@echo "== 6. classify sample images with the INT8 graph (file names carry the true digit)"
-	$(PY) -m runtime classify $(D)/model.int8.onnx $(D)/samples --topk 1 --workers 0
+	@$(PY) -m runtime classify $(D)/model.int8.onnx $(D)/samples --topk 1 --workers 0
 	@if $(PY) -m export check >/dev/null 2>&1; then \
 	  echo "== 7. engines: TensorRT with a GPU, or TensorRT-RTX ahead of time without one"; \
 	  $(MAKE) --no-print-directory engine $(DEMO); \

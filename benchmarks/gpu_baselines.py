@@ -57,18 +57,18 @@ def time_gpu(fn: Callable[[], object], warmup: int, min_iters: int, min_seconds:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="convmixer_768_32")
-    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--model", default="convmixer_768_32", help="registered variant (default convmixer_768_32)")
+    parser.add_argument("--checkpoint", type=Path, help="weights to load (default: seeded random weights)")
     parser.add_argument(
         "--batch",
         type=whole_list("--batch", 1, MAX_BATCH),
         default=[1, 2, 4, 8, 16, 32, 64, 128, 256],
-        help="comma-separated batch sizes",
+        help="comma-separated batch sizes (default 1,2,4,...,256)",
     )
     parser.add_argument(
-        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=1.0, help="minimum timed seconds per cell"
+        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=1.0, help="minimum timed seconds per cell (default 1)"
     )
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)} (default: all)")
     return guarded(lambda: run(parser.parse_args(argv)))
 
 

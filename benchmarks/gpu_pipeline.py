@@ -312,11 +312,11 @@ def gpu_name(cp: Any, device: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", nargs="+", help="image files or folders (default: synthetic 500x375 JPEGs)")
-    parser.add_argument("--count", type=int, default=1024, help="synthetic images to write (without --images)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per row (after a warm-up)")
-    parser.add_argument("--device", type=int, default=0, help="CUDA device")
+    parser.add_argument("--count", type=int, default=1024, help="synthetic images to write (without --images; default 1024)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--batch", type=int, default=256, help="images per batch (default 256)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per row, after a warm-up (default 3)")
+    parser.add_argument("--device", type=int, default=0, help="CUDA device (default 0)")
     parser.add_argument("--engine", type=Path, help="a TensorRT .engine (model.json beside it) for the classify row")
     parser.add_argument(
         "--engine-ms",

@@ -36,12 +36,14 @@ def one_pass(pipeline: HostPipeline, paths: list[Path]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_file", type=Path, help="a model file with model.json beside it")
-    parser.add_argument("--images", nargs="+", required=True)
+    parser.add_argument("--images", nargs="+", required=True, help="image files or folders to decode")
     parser.add_argument(
-        "--workers", type=whole_list("--workers", 0, 256), default=[1], help="comma-separated worker counts"
+        "--workers", type=whole_list("--workers", 0, 256), default=[1], help="comma-separated worker counts (default 1)"
     )
-    parser.add_argument("--batch", type=whole("--batch", 1, MAX_BATCH), default=32)
-    parser.add_argument("--rounds", type=whole("--rounds", 1, 1000), default=3)
+    parser.add_argument("--batch", type=whole("--batch", 1, MAX_BATCH), default=32, help="images per batch (default 32)")
+    parser.add_argument(
+        "--rounds", type=whole("--rounds", 1, 1000), default=3, help="passes over the images (default 3)"
+    )
     return guarded(lambda: run(parser.parse_args(argv)))
 
 

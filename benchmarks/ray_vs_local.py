@@ -96,10 +96,10 @@ def rows(path: Path) -> dict[str, dict]:  # type: ignore[type-arg]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("images", nargs="+")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between memory samples")
+    parser.add_argument("model", type=Path, help=".onnx or .engine file")
+    parser.add_argument("images", nargs="+", help="image files or folders")
+    parser.add_argument("--batch", type=int, default=32, help="images per batch (default 32)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between memory samples (default 1)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -45,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch", type=whole_list("--batch", 1, MAX_BATCH), default=[8], help="comma-separated batch sizes (default 8)"
     )
-    parser.add_argument("--rounds", type=whole("--rounds", 1, 1000), default=7)
     parser.add_argument(
-        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=1.0, help="timed seconds per path per round"
+        "--rounds", type=whole("--rounds", 1, 1000), default=7, help="timed rounds; the median is reported (default 7)"
+    )
+    parser.add_argument(
+        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=1.0, help="timed seconds per path per round (default 1)"
     )
     return guarded(lambda: run(parser.parse_args(argv)))
 

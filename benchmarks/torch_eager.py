@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_file", type=Path, help=".onnx or .engine with model.json beside it")
     parser.add_argument(
-        "--batch", type=whole_list("--batch", 1, MAX_BATCH), default=[1, 8, 32], help="comma-separated batch sizes"
+        "--batch", type=whole_list("--batch", 1, MAX_BATCH), default=[1, 8, 32], help="comma-separated batch sizes (default 1,8,32)"
     )
     parser.add_argument(
-        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=2.0, help="minimum timed seconds per batch size"
+        "--seconds", type=real("--seconds", 0, MAX_SECONDS), default=2.0, help="minimum timed seconds per batch size (default 2)"
     )
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
     return guarded(lambda: run(parser.parse_args(argv)))
 
 

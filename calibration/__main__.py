@@ -13,7 +13,7 @@ from typing import Any
 
 from export.cli_args import add_keep_fp32
 from runtime.app.cli import exits
-from runtime.app.cli.options import run_parsed, whole
+from runtime.app.cli.options import VERBOSE_HELP, run_parsed, whole
 from runtime.core.artifacts import INT8, chart_path, onnx_for_precision
 
 from .data import DEFAULT_LIMIT
@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{int8} is up to date ({path}); nothing to do")
         return 0
     mixed = report.get("mixed_precision")
+    held = report.get("heldout") or {}
+    if report.get("weights") == "random-init" and (mixed is not None or held.get("images")):
+        # Once, and only where figures follow (an up-to-date run prints none).
+        print("random weights: the figures below are meaningless (export with --checkpoint for real ones)")
     if mixed is not None:
         print_ranking(mixed)
         kept = ", ".join(mixed["kept_fp16"]) or "none"
@@ -70,8 +74,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return BUDGET_MISSED
-    held = report["heldout"]
     print(f"wrote {int8} and {path} ({report['images_used']} images, calibration {report['calibration_seconds']} s)")
+    if not held.get("images"):
+        print(
+            f"no held-out report: all {report['images_used']} usable images went to calibration, none were left "
+            "to measure INT8 against FP32 on; give a larger set (or a higher --limit) for one"
+        )
+    elif "accuracy" not in held:
+        print("no held-out accuracy: the held-out images carry no labels (class sub-folders give them)")
     if "int8_vs_fp32" in held:
         a = held["int8_vs_fp32"]
         print(
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         help="with --max-drop: write the best INT8 graph even when the budget cannot be met",
     )
     parser.add_argument("--force", action="store_true", help="recalibrate even when calibration.json is up to date")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     parser.set_defaults(func=run)
     return run_parsed(parser, argv)
 

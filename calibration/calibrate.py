@@ -37,6 +37,7 @@ from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
 from .report import heldout_report
 
 log = logging.getLogger(__name__)
+FEW_IMAGES = 100  # fewer calibration images than this get a warning
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,6 @@ def calibrate(
         raise UserError(f"{onnx_path}: no such file")
     require_fp32_onnx(onnx_path, "calibration")
     manifest = load_manifest(onnx_path)
-    if manifest.random_init:
-        log.warning("%s has random weights: the INT8 accuracy figures below are meaningless", manifest.model)
     model = load_onnx(onnx_path, load_external_data=False)
     excluded = match_nodes(model, list(options.exclude), "--exclude")
     kept_fp32 = match_nodes(model, list(options.keep_fp32), "--keep-fp32")
@@ -142,7 +141,9 @@ def calibrate(
     int8_path = onnx_for_precision(onnx_path, INT8)
     report_path = calibration_path(onnx_path)
     refuse_data_holding_outputs(data, [int8_path, report_path, chart_path(onnx_path)])
-    source = open_source(data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec)
+    source = open_source(
+        data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec, wnids=manifest.wnids
+    )
     settings = _settings(onnx_path, source.fingerprint, options)
     if not force and up_to_date(report_path, int8_path, settings):
         log.debug("%s is up to date with %s (same ONNX, data fingerprint and settings)", int8_path, report_path)
@@ -154,6 +155,13 @@ def calibrate(
         start = time.perf_counter()
         used = collect_ranges(onnx_path, source, options.calibrator, Path(work), cache)
         seconds = time.perf_counter() - start
+        if used < FEW_IMAGES:
+            log.warning(
+                "calibrated on only %d images: ranges from fewer than about %d are unreliable; "
+                "give a few hundred (e.g. 512) like those the model will see",
+                used,
+                FEW_IMAGES,
+            )
 
         def build(quantize: list[str], out: Path) -> dict[str, Any]:
             return write_int8(onnx_path, out, cache, quantize, kept_fp32)

@@ -178,6 +178,7 @@ def open_source(
     heldout: int = DEFAULT_HELDOUT,
     spec: InputSpec | None = None,
     num_classes: int | None = None,
+    wnids: list[str] | None = None,
 ) -> DataSource:
     """Resolve `--data` to a DataSource with its calibration and held-out parts.
 
@@ -196,7 +197,7 @@ def open_source(
     elif path.is_file():
         raise UserError(f"--data {path}: expected an image folder, a .npy/.npz file or 'digits'")
     else:
-        images = open_image_set(data, labels, num_classes=classes)
+        images = open_image_set(data, labels, num_classes=classes, wnids=wnids)
         source = _image_folder(images, transform, limit, heldout)
     settings = json.dumps({**cfg.__dict__, "input": spec.dtype}, sort_keys=True, default=list)
     source.fingerprint = hashlib.sha256(f"{source.fingerprint}\0{settings}".encode()).hexdigest()

@@ -159,6 +159,22 @@ def _seed_histograms(cal: Any, spans: Any, settings: CalibratorSettings) -> None
         cal.collector.histogram_dict[name] = (np.zeros(HISTOGRAM_BINS, np.int64), edges, low, high, amax)
 
 
+def _search_thresholds(cal: Any, count: int) -> Any:
+    """`cal.compute_data()` with a bar per tensor: the KL search is the long silent part."""
+    collector = cal.collector
+    search = collector.get_entropy_threshold
+    with tqdm(total=count, desc="entropy thresholds", unit="tensor", disable=None, delay=BAR_DELAY_S) as bar:
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return search(*args, **kwargs)
+            finally:
+                bar.update(1)
+
+        collector.get_entropy_threshold = counted
+        return cal.compute_data()
+
+
 def collect_ranges(
     onnx_path: Path, source: DataSource, settings: CalibratorSettings, workdir: Path, cache: Path
 ) -> int:
@@ -188,7 +204,7 @@ def collect_ranges(
             _seed_histograms(cal, ranges, settings)
             _feed(cal, source, "calibrating (entropy)")
             log.info("choosing %d entropy thresholds (KL divergence, %d bins)", len(kept), HISTOGRAM_BINS)
-            entropy = cal.compute_data()
+            entropy = _search_thresholds(cal, len(kept))
             del cal
             placeholders = {k: v for k, v in ranges.items() if k not in kept}
             ranges = calib.TensorsData(entropy.calibration_method, {**placeholders, **dict(entropy.items())})

@@ -151,3 +151,11 @@ def label_names(label_set: str | None) -> list[str] | None:
     if label_set is None:
         return None
     return (LABELS_DIR / f"{label_set}.txt").read_text(encoding="utf-8").splitlines()
+
+
+def wnid_names(label_set: str | None) -> list[str] | None:
+    """WordNet IDs (n01440764, ...) in class order, for label sets that have them (ImageNet-1k:
+    labels/imagenet1k_wnids.txt, the standard sorted list, as timm ships it); else None.
+    `evaluate` maps ImageNet-style class folders (val/n01440764/...) by them."""
+    path = LABELS_DIR / f"{label_set}_wnids.txt"
+    return path.read_text(encoding="ascii").split() if label_set and path.is_file() else None

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from runtime.app.cli import exits
-from runtime.app.cli.options import MAX_BATCH, run_parsed, whole
+from runtime.app.cli.options import MAX_BATCH, VERBOSE_HELP, run_parsed, whole
 from runtime.core.artifacts import FP32, PRECISIONS, engine_path_for
 
 from .cli_args import add_keep_fp32
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .engine_options import add_arguments as add_engine_options  # imports neither torch nor TensorRT
 
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("onnx", help="export a variant to ONNX with golden logits")

@@ -12,9 +12,13 @@ Both take and return onnx ModelProtos; nothing here is imported by the runtime i
 from __future__ import annotations
 
 import fnmatch
+import logging
+import warnings
 from typing import Any
 
 from runtime.core.errors import UserError, require
+
+log = logging.getLogger(__name__)
 
 PATTERN_HELP = "'depthwise', an op type like Gemm, or a node-name glob like 'node_conv2d_*'"
 
@@ -53,7 +57,10 @@ def to_float16(model: Any, keep_fp32: list[str]) -> Any:
     non_float_inputs = {i.name for i in model.graph.input if i.type.tensor_type.elem_type != onnx.TensorProto.FLOAT}
     input_casts = [n.name for n in model.graph.node if n.op_type == "Cast" and n.input[0] in non_float_inputs]
     block = [*keep_fp32, *(c for c in input_casts if c not in keep_fp32)]
-    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block)
+    _summarise_truncations(caught)
     _restore_fp32_weights(converted, set(keep_fp32), fp32_weights)
     # When a kept node writes a graph output, the converter casts that output to FP16 and
     # declares it FP16, despite keep_io_types. The kept node already computes FP32: make
@@ -69,6 +76,23 @@ def to_float16(model: Any, keep_fp32: list[str]) -> Any:
                     attr.i = onnx.TensorProto.FLOAT
             output.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
     return converted
+
+
+def _summarise_truncations(caught: list[warnings.WarningMessage]) -> None:
+    """The converter warns once per out-of-range value ("the float32 number 1e-09 will be
+    truncated to 1e-07"), a block of lines on a real model: say it in one line with a count.
+    Other warnings pass through unchanged."""
+    truncated = [str(w.message) for w in caught if "will be truncated to" in str(w.message)]
+    for w in caught:
+        if "will be truncated to" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if truncated:
+        log.info(
+            "FP16: %d weight value(s) outside FP16's range were clamped to it (first: %s); "
+            "the golden parity check says whether that matters",
+            len(truncated),
+            truncated[0].removeprefix("the "),
+        )
 
 
 def _restore_fp32_weights(model: Any, kept: set[str], fp32_weights: dict[str, Any]) -> None:

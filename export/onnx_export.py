@@ -14,7 +14,7 @@ import torch
 
 import convmixer
 from convmixer.checkpoint import load_into
-from convmixer.registry import label_names
+from convmixer.registry import label_names, wnid_names
 from runtime.app.images.inputs import find_images
 from runtime.app.images.transform import ImageTransform
 from runtime.core.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
@@ -22,7 +22,7 @@ from runtime.core.errors import UserError
 from runtime.core.io import atomic_path, sha256_file, write_json_atomic
 from runtime.core.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
 from runtime.core.parity import compare
-from runtime.core.preprocess import Preprocessing
+from runtime.core.preprocess import ImageError, Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,25 @@ def _golden_inputs(
     if images_dir is None:
         rng = np.random.default_rng(seed)
         return [random_inputs(spec, 2, h, w, rng) for h, w in shapes], f"random, seed {seed}"
-    paths = find_images([images_dir])[:GOLDEN_BATCH]
-    if not paths:
-        raise UserError(f"--golden-images {images_dir}: no images found")
-    batches = [np.stack([ImageTransform(cfg, spec, size=(h, w)).from_path(p) for p in paths]) for h, w in shapes]
-    return batches, f"images from {images_dir}"
+    # Unreadable files are skipped and listed, as calibration does: the first GOLDEN_BATCH
+    # images that decode make the golden batch.
+    transforms = [ImageTransform(cfg, spec, size=(h, w)) for h, w in shapes]
+    samples: list[list[np.ndarray]] = []
+    skipped: list[str] = []
+    for path in find_images([images_dir]):
+        if len(samples) == GOLDEN_BATCH:
+            break
+        try:
+            samples.append([t.from_path(path) for t in transforms])
+        except ImageError as exc:
+            skipped.append(str(exc))
+    if skipped:
+        log.warning("--golden-images: skipped %d unreadable: %s", len(skipped), "; ".join(skipped))
+    if not samples:
+        raise UserError(f"--golden-images {images_dir}: no readable images found" + (f" ({skipped[0]})" if skipped else ""))
+    batches = [np.stack([s[i] for s in samples]) for i in range(len(shapes))]
+    note = f" ({len(skipped)} unreadable skipped)" if skipped else ""
+    return batches, f"images from {images_dir}{note}"
 
 
 def _torch_export(model: torch.nn.Module, path: Path, size: int, patch: int, spec: InputSpec) -> None:
@@ -240,6 +254,7 @@ def export_onnx(
         "input": spec.to_dict(),
         "label_set": variant.labels,
         "labels": label_names(variant.labels),
+        "wnids": wnid_names(variant.labels),
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
         "dynamic_axes": {

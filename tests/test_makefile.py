@@ -56,3 +56,64 @@ def test_test_gpu_without_a_gpu_says_so_in_one_line() -> None:
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "make test-gpu needs an NVIDIA GPU and finds none here" in lines[0]
+
+
+def test_a_new_calib_does_not_reexport_model_onnx(tmp_path: Path) -> None:
+    """CALIB feeds calibration only: the export stamp (what model.onnx depends on) stays the
+    same file, unchanged, when the calibration folder changes."""
+    b = tmp_path / "b"
+    stamp = b / ".export-args"
+    for calib in ("photos1", "photos2"):
+        (tmp_path / calib).mkdir()
+        res = _make(f"B={b}", str(stamp), "MODEL=m", f"CALIB={tmp_path / calib}")
+        assert res.returncode == 0, res.stderr
+        if calib == "photos1":
+            first = (stamp.read_text(), stamp.stat().st_mtime_ns)
+    assert (stamp.read_text(), stamp.stat().st_mtime_ns) == first
+    assert "photos" not in first[0]
+
+
+def test_golden_images_come_from_golden(tmp_path: Path) -> None:
+    b = tmp_path / "b"
+    res = _make(f"B={b}", str(b / ".export-args"), "MODEL=m", f"GOLDEN={tmp_path}")
+    assert res.returncode == 0 and str(tmp_path) in (b / ".export-args").read_text()
+
+
+def test_a_failing_step_is_named_before_its_error(tmp_path: Path) -> None:
+    """Each pipeline step prints one `== step` line, and no recipe is echoed as shell text."""
+    fail = tmp_path / "py"
+    fail.write_text("#!/bin/sh\necho 'error: photos/corrupt.jpg: unreadable image' >&2\nexit 2\n")
+    fail.chmod(0o755)
+    b = tmp_path / "b"
+    res = subprocess.run(
+        ["make", "--no-print-directory", f"B={b}", str(b / "model.onnx"), "MODEL=m", f"PY={fail}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode != 0
+    assert res.stdout.splitlines() == [f"== export m to ONNX: {b}/model.onnx"]
+    assert "unreadable image" in res.stderr
+
+
+def test_pipeline_recipes_are_not_echoed() -> None:
+    """The targets a user runs (setup, engine, demo) print step lines, not shell text:
+    every recipe line of theirs starts with @ (or continues one that does)."""
+    developer = {"lint:", "typecheck:", "test:", "test-gpu:", "gpu-check:", "clean:"}
+    target, previous = "", ""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line and not line.startswith(("\t", "#", " ")) and ":" in line:
+            target = line.split()[0]
+        elif line.startswith("\t") and target not in developer and not previous.endswith("\\"):
+            assert line.startswith("\t@"), f"{target} echoes: {line.strip()}"
+        previous = line
+
+
+def test_setup_says_each_step_before_it_runs() -> None:
+    """`make setup` runs pip quietly for minutes: each install is announced by a step line."""
+    recipe = (ROOT / "Makefile").read_text().split("\n$(VENV)/.installed:", 1)[1].split("\n\n", 1)[0].splitlines()
+    installs = [i for i, line in enumerate(recipe) if "pip install" in line or "install-tensorrt-stubs" in line]
+    assert len(installs) == 4
+    for i in installs:
+        assert recipe[i - 1].lstrip("\t").startswith('@echo "== setup '), recipe[i - 1]

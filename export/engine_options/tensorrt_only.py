@@ -78,7 +78,7 @@ def _trtexec_hardware(o: EngineOptions) -> list[str]:
 HARDWARE_COMPATIBILITY = EngineOption(
     "hardware_compatibility",
     "--hardware-compatibility",
-    {"choices": list(HARDWARE_LEVELS), "help": "build an engine that runs on other GPU architectures (slower)"},
+    {"choices": list(HARDWARE_LEVELS), "help": "build an engine that runs on other GPU architectures (slower; default none)"},
     check=_check_hardware,
     refused_by={
         TENSORRT_RTX: " (it has no hardware compatibility levels; choose the target GPUs with --compute-capability)"

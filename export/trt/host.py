@@ -67,6 +67,8 @@ def flavour_status(flavour: str) -> FlavourStatus:
         return FlavourStatus(flavour, False, False, str(exc))
     version = str(getattr(module, "__version__", "unknown"))
     gpu, why = probe_gpu()
+    if why == cuda_backend.NO_GPU:  # no driver: one plain sentence, no advice that cannot help
+        why = "this machine has none"
     if flavour == TENSORRT_RTX:
         if gpu is None:
             return FlavourStatus(

@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ..core.manifest import InputSpec
 from ..core.runner import Runner
 from .images.inputs import ImageInputs
 from .images.transform import ImagePipeline
+
+WARMUP_ITERATIONS = 3  # untimed calls per batch size (allocations, autotuning, caches)
+MIN_ITERATIONS = 10  # timed calls per batch size, however long --seconds is
 
 
 @dataclass
@@ -63,16 +67,20 @@ def bench_runner(
     runner: Runner,
     batches: list[int],
     size: tuple[int, int],
-    warmup: int = 3,
-    min_iters: int = 10,
+    warmup: int = WARMUP_ITERATIONS,
+    min_iters: int = MIN_ITERATIONS,
     min_seconds: float = 1.0,
     input_spec: InputSpec | None = None,
 ) -> list[BenchRow]:
-    """The backend alone: random input of the model's dtype and layout, per batch size."""
+    """The backend alone: random input of the model's dtype and layout, per batch size.
+
+    A bar on a terminal (none in logs) counts the batch sizes done."""
     spec = input_spec or InputSpec()
     rng = np.random.default_rng(0)
     rows = []
-    for b in batches:
+    bar = tqdm(batches, desc="bench", unit="batch size", disable=None)
+    for b in bar:
+        bar.set_postfix_str(f"batch {b}: {warmup} warm-up, then >= {min_iters} calls and {min_seconds:g} s")
         x: np.ndarray
         if spec.is_uint8:
             x = rng.integers(0, 256, spec.shape(b, *size), dtype=np.uint8)

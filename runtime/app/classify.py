@@ -163,11 +163,14 @@ def classify(
     fmt = output_format(output)
     classified = skipped = 0
     start = time.perf_counter()
+    # Records on stdout name each skipped file already; a warning too would say it twice.
+    # With an output file, stderr is where the person running it sees a skip.
+    warn = log.warning if output is not None else log.debug
     with _sink(output, stream) as fh, tqdm(total=inputs.count, unit="img", desc="classifying", disable=None) as bar:
         writer = Writer(fh, fmt, topk)
         for skip in inputs.skipped:
             skipped += 1
-            log.warning("skipped %s: %s", skip.path, skip.reason)
+            warn("skipped %s: %s", skip.path, skip.reason)
             writer.write({"path": skip.path, "error": skip.reason})
             bar.update(1)
         waiting: collections.deque[Batch] = collections.deque()  # decoded, logits not yet back
@@ -184,7 +187,7 @@ def classify(
             for i, path in enumerate(b.paths):
                 if i in b.errors:
                     skipped += 1
-                    log.warning("skipped %s: %s", path, b.errors[i])
+                    warn("skipped %s: %s", path, b.errors[i])
                     writer.write({"path": path, "error": b.errors[i]})
                     continue
                 writer.write({"path": path, **found[row_of[i]]})

@@ -42,6 +42,7 @@ def labelled_batches(
     batch: int,
     pipeline: HostPipeline | None = None,
     num_classes: int | None = None,
+    wnids: list[str] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
     """(images, labels, skipped-so-far) batches from a class-folder tree or `digits` (test
     split), read by runtime.app.images.datasets (the reader calibration uses too). Folder images
@@ -49,7 +50,7 @@ def labelled_batches(
     logged with its name and reason. The images array is reused per batch."""
     if isinstance(transform, Preprocessing):
         transform = ImageTransform(transform)
-    images = open_image_set(data, labels, split="test", need_labels=True, num_classes=num_classes)
+    images = open_image_set(data, labels, split="test", need_labels=True, num_classes=num_classes, wnids=wnids)
     assert images.labels is not None  # need_labels
     skipped = len(images.skipped)
     for skip in images.skipped:

@@ -79,6 +79,12 @@ class Manifest:
         return list(labels) if labels else None
 
     @property
+    def wnids(self) -> list[str] | None:
+        """ImageNet WordNet IDs in class order (ImageNet-1k variants), else None."""
+        wnids = self.data.get("wnids")
+        return list(wnids) if wnids else None
+
+    @property
     def num_classes(self) -> int:
         """The model's output classes: arch.num_classes, else the label count."""
         arch = self.data.get("arch") or {}
@@ -153,6 +159,12 @@ def validate(path: Path, data: dict[str, Any]) -> None:
     weights = data.get("weights", {})
     if not isinstance(weights, dict):
         raise bad("weights", weights, 'a block such as {"source": "random-init", "seed": 0}')
+    wnids = data.get("wnids")
+    if wnids is not None:
+        if not isinstance(wnids, list) or not all(isinstance(x, str) for x in wnids):
+            raise bad("wnids", type(wnids).__name__, "a list of WordNet IDs, or null")
+        if "num_classes" in arch and wnids and len(wnids) != arch["num_classes"]:
+            raise bad("wnids", f"{len(wnids)} IDs", f"{arch['num_classes']} (arch.num_classes)")
     sha = data.get("onnx_sha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
         raise bad("onnx_sha256", sha, "64 lower-case hex digits")

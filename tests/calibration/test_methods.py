@@ -160,3 +160,33 @@ def test_unbudgetable_drop_exits_3_and_writes_no_graph(
     assert not (tmp_path / "model.int8.onnx").exists()
     assert cli.main([*args, "--best-effort"]) == 0
     assert (tmp_path / "model.int8.onnx").exists()
+
+
+def test_entropy_threshold_search_has_a_progress_bar(
+    digits_fp16: Path, digits_arrays: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The KL threshold search (seconds to minutes on a big model) advances a bar per tensor;
+    tqdm(disable=None) draws it on a terminal only."""
+    import calibration.ranges as ranges
+    from calibration.ranges import calibrated_tensors
+
+    bars: dict[str, list[int]] = {}
+    real = ranges.tqdm
+
+    class Recording(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            assert kwargs.get("disable", False) is None  # a terminal decides
+            super().__init__(*args, **{**kwargs, "disable": True})
+            self.desc_seen = str(kwargs.get("desc"))
+            bars[self.desc_seen] = [int(kwargs.get("total") or 0), 0]  # type: ignore[call-overload]
+
+        def update(self, n: float | None = 1) -> bool | None:
+            bars[self.desc_seen][1] += int(n or 0)
+            return super().update(n)
+
+    monkeypatch.setattr(ranges, "tqdm", Recording)
+    onnx_path = digits_fp16 / "model.onnx"
+    source = open_source(str(digits_arrays["clean"]), load_manifest(onnx_path).preprocessing, None, 40)
+    collect_ranges(onnx_path, source, CalibratorSettings("entropy"), tmp_path, tmp_path / "ranges.json")
+    _, kept = calibrated_tensors(onnx.load(onnx_path))
+    assert bars["entropy thresholds"] == [len(kept), len(kept)]

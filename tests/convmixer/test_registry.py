@@ -36,3 +36,17 @@ def test_preprocessing_is_frozen_and_variants_are_keyword_built() -> None:
         cfg.input_size = 64  # type: ignore[misc]
     assert (cfg.input_size, cfg.interpolation) == (32, "bilinear")
     assert convmixer.get_variant("convmixer_768_32").preprocessing.input_size == 224
+
+
+def test_imagenet_variants_ship_their_wordnet_ids() -> None:
+    """The ImageNet-1k WNID list (sorted, as every ImageNet class folder tree is) sits beside
+    the labels, one per class, in the labels' order; other label sets have none."""
+    from convmixer.registry import label_names, wnid_names
+
+    for name in ("convmixer_1536_20", "convmixer_768_32", "convmixer_1024_20_ks9_p14"):
+        label_set = convmixer.get_variant(name).labels
+        wnids, labels = wnid_names(label_set), label_names(label_set)
+        assert wnids is not None and labels is not None
+        assert len(wnids) == len(set(wnids)) == len(labels) == 1000 and wnids == sorted(wnids)
+        assert (wnids[0], labels[0]) == ("n01440764", "tench") and (wnids[2], labels[2]) == ("n01484850", "great white shark")
+    assert wnid_names(convmixer.get_variant("convmixer_digits").labels) is None

@@ -85,3 +85,30 @@ def test_keep_fp32_pattern_matching_nothing_is_one_line_exit_2(fp16_model: Path)
     res = run_cli("export", "fp16", str(fp16_model.with_name("model.onnx")), "--keep-fp32", "NoSuchOp")
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0
     assert "--keep-fp32 'NoSuchOp' matches no node" in res.stderr
+
+
+def test_out_of_range_weights_are_one_counted_line_not_a_warning_block(caplog: pytest.LogCaptureFixture) -> None:
+    """onnxconverter-common warns once per value it clamps to FP16's range; the FP16 step says
+    it once, with the count, and lets no 'float32 ... truncated' UserWarning through."""
+    import warnings
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.graph_edit import to_float16
+
+    weights = [numpy_helper.from_array(np.array([1e-9, 2.0], np.float32), f"w{i}") for i in range(3)]
+    nodes = [helper.make_node("Mul", ["x" if i == 0 else f"y{i - 1}", f"w{i}"], [f"y{i}"]) for i in range(3)]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [2])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("INFO"):
+        warnings.simplefilter("always")
+        to_float16(model, [])
+    assert not [w for w in caught if "truncated" in str(w.message)]
+    lines = [r.getMessage() for r in caplog.records if "clamped" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("FP16: 3 weight value(s) outside FP16's range")

@@ -126,3 +126,32 @@ def test_manifest_records_exif_and_the_checkpoint_entry_used(cli_export: Path) -
 def test_default_export_turns_images_upright(tiny_random_export: Path) -> None:
     m = json.loads((tiny_random_export / "model.json").read_text())
     assert m["preprocessing"]["exif_transpose"] is True
+
+
+def test_golden_images_skip_unreadable_files_and_list_them(
+    digit_images: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One corrupt file in --golden-images is skipped and named, as calibration does, and the
+    golden batch is made of the readable images; a folder of only unreadable files is one error."""
+    import shutil
+
+    from export.onnx_export import GOLDEN_BATCH, _golden_inputs
+    from runtime.core.manifest import InputSpec
+    from runtime.core.preprocess import Preprocessing
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "00_corrupt.jpg").write_bytes(b"not a jpeg")
+    for png in sorted(digit_images.glob("*.png"))[:3]:
+        shutil.copy(png, folder / png.name)
+    cfg = Preprocessing.from_dict(convmixer.get_variant("convmixer_digits").preprocessing.to_dict())
+    spec = InputSpec.from_dict({"dtype": "float32"})
+    with caplog.at_level("WARNING"):
+        batches, source = _golden_inputs(cfg, spec, folder, 0)
+    assert [b.shape[0] for b in batches] == [3, 3] and GOLDEN_BATCH > 3
+    assert source.endswith("(1 unreadable skipped)")
+    assert "00_corrupt.jpg" in caplog.text and "skipped 1 unreadable" in caplog.text
+    for png in folder.glob("*.png"):
+        png.unlink()
+    with pytest.raises(UserError, match="no readable images found.*00_corrupt.jpg"):
+        _golden_inputs(cfg, spec, folder, 0)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, run_cli
@@ -62,3 +63,33 @@ def test_torch_side_by_side_lives_in_benchmarks(digits_export: Path) -> None:
         ("torch-eager:cpu", "1"),
         ("torch-eager:cpu", "4"),
     ]
+
+
+def test_bench_shows_progress_per_batch_size_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bar over the batch sizes (tqdm with disable=None: drawn on a terminal only), and
+    --help names the warm-ups and the minimum timed calls."""
+    import runtime.app.bench as bench
+    from runtime.app.cli.main import build_parser
+
+    made: list[dict[str, object]] = []
+    real = bench.tqdm
+
+    def recording(iterable: object, **kwargs: object) -> object:
+        made.append(kwargs)
+        return real(iterable, **{**kwargs, "disable": True})
+
+    monkeypatch.setattr(bench, "tqdm", recording)
+
+    class Runner:
+        def infer(self, x: np.ndarray) -> np.ndarray:
+            return np.zeros((len(x), 10), np.float32)
+
+        def describe(self) -> str:
+            return "fake"
+
+    rows = bench.bench_runner(Runner(), [1, 2], (8, 8), min_seconds=0.0)  # type: ignore[arg-type]
+    assert [r.iterations for r in rows] == [bench.MIN_ITERATIONS] * 2
+    assert len(made) == 1 and made[0]["disable"] is None
+    (sub,) = [a for a in build_parser()._actions if a.dest == "command"]
+    seconds = next(a for a in sub.choices["bench"]._actions if a.dest == "seconds")  # type: ignore[attr-defined]
+    assert f"{bench.WARMUP_ITERATIONS} warm-up" in seconds.help and f"at least {bench.MIN_ITERATIONS}" in seconds.help

@@ -179,3 +179,17 @@ def test_ctrl_c_stops_promptly_with_one_line(digits_export: Path, tmp_path: Path
             break
         time.sleep(0.1)
     assert leftovers == ""
+
+
+def test_a_skipped_file_is_reported_once_on_stdout(digits_export: Path, tmp_path: Path) -> None:
+    """Without --output the stdout record names the skipped file; no stderr WARNING repeats it.
+    With --output the record is in the file, and stderr names the file once."""
+    load_digits("test").image(0).save(tmp_path / "good.png")
+    (tmp_path / "corrupt.jpg").write_bytes(b"not a jpeg")
+    model = str(digits_export / "model.onnx")
+    res = run_cli("runtime", "classify", model, str(tmp_path), "--workers", "0")
+    assert res.returncode == 3, res.stderr
+    lines = [line for line in (res.stdout + res.stderr).splitlines() if "corrupt.jpg" in line]
+    assert len(lines) == 1 and "corrupt.jpg: ERROR" in lines[0]
+    res = run_cli("runtime", "classify", model, str(tmp_path), "--workers", "0", "--output", str(tmp_path / "p.csv"))
+    assert res.returncode == 3 and len([line for line in res.stderr.splitlines() if "corrupt.jpg" in line]) == 1

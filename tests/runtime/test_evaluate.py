@@ -85,3 +85,38 @@ def test_digits_and_folders_come_through_one_reader() -> None:
     test = load_digits("test")
     assert x.shape == (16, 3, 32, 32) and skipped == 0
     np.testing.assert_array_equal(y, test.labels[:16])
+
+
+def test_wordnet_id_folders_map_by_the_models_wnids_not_sorted_order() -> None:
+    from runtime.app.images.datasets import class_index
+
+    wnids = ["n01440764", "n01443537", "n01484850", "n01491361"]
+    subset = ["n01484850", "n01443537", "n01484850"]  # great white shark, goldfish
+    assert class_index(subset, ["tench", "goldfish", "great white shark", "tiger shark"], wnids) == {
+        "n01443537": 1,
+        "n01484850": 2,
+    }
+
+
+def test_evaluate_on_a_subset_of_wnid_folders(digits_export: Path, tmp_path: Path) -> None:
+    """ImageNet-style val/<wnid>/ folders holding only some classes: model.json's `wnids`
+    numbers them (sorted order would call the two classes 0 and 1)."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for name in ("model.onnx", "golden.npz"):
+        shutil.copy(digits_export / name, model_dir / name)
+    manifest = json.loads((digits_export / "model.json").read_text())
+    manifest["wnids"] = [f"n{9000000 + i:08d}" for i in range(10)]
+    (model_dir / "model.json").write_text(json.dumps(manifest))
+    test = load_digits("test")
+    root = tmp_path / "val"
+    for i in range(len(test.labels)):
+        if test.labels[i] in (3, 7):
+            folder = root / f"n{9000000 + int(test.labels[i]):08d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            test.image(i).save(folder / f"{i}.png")
+    res = run_cli("runtime", "evaluate", str(model_dir / "model.onnx"), "--data", str(root), "--json", "--workers", "0")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["top1"] > 0.9

@@ -66,3 +66,23 @@ def test_either_tensorrt_flavour_may_take_the_gpu_path(backend: str, monkeypatch
     monkeypatch.setattr(gpu, "cupy", lambda: (_ for _ in ()).throw(gpu.UserError("CuPy is not installed")))
     assert gpu.missing(backend) == "CuPy is not installed"
     assert "runs on the CPU" in str(gpu.missing("onnxruntime"))
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for c in text:
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def test_decode_auto_says_why_without_nested_parentheses(caplog: pytest.LogCaptureFixture) -> None:
+    from runtime.app.images import gpu
+    from runtime.app.ray.decoding import decode_in_actors
+
+    with caplog.at_level("INFO"):
+        assert gpu.choose("auto", "onnxruntime") == "cpu"
+        assert decode_in_actors("auto", "onnxruntime", 0.0) is False
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decoding")]
+    assert len(lines) == 2 and all("--decode auto" in line and "runs on the CPU" in line for line in lines), lines
+    assert all(_depth(line) <= 1 for line in lines), lines

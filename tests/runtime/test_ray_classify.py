@@ -115,6 +115,7 @@ def test_cli_joins_a_running_cluster_and_writes_parquet(
     )  # fmt: skip
     assert res.returncode == 3, res.stderr  # one unreadable file, as local classify
     assert "skipped 1 unreadable" in res.stderr and "broken.png" in res.stderr
+    assert "core_worker" not in res.stderr and "deprecated" not in res.stderr  # Ray's noise on a normal run
     table = pq.read_table(out)
     assert table.num_rows == 11 and table.column_names == ["path", "error", "classes", "labels", "probs"]
     rows = table.to_pylist()
@@ -334,7 +335,9 @@ def test_backend_requirements_are_checked_before_ray_starts(
             [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
         )
         assert res.returncode == 2, res.stderr
-        assert res.stderr.count("\n") == 1 and "is not installed" in res.stderr, res.stderr
+        # Without an NVIDIA driver the engine's line says a GPU is needed instead (test_no_gpu.py).
+        missing = "is not installed" in res.stderr or "a CUDA GPU is needed" in res.stderr
+        assert res.stderr.count("\n") == 1 and missing, res.stderr
         lines.append(res.stderr)
     assert lines[0] == lines[1]
 
@@ -543,3 +546,60 @@ def test_actor_gpu_decode_matches_the_cpu_stage(digits_export: Path, images: Pat
                 assert diff == 0 if paths[first + i].endswith(".png") else diff <= 2, paths[first + i]
     finally:
         decoder.close()
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_too_many_workers_for_a_local_cluster_is_refused_before_ray_starts(
+    cpus: int, digits_export: Path, images: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A local cluster gets this machine's CPUs: --workers that leave none for decoding is one
+    line and exit 2, before ray.init (which would take seconds, then fail the same way)."""
+    import ray
+
+    from runtime.app.cli.main import main
+
+    def no_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(ray, "init", no_start)
+    rc = main(["classify", str(digits_export / "model.onnx"), str(images), "--ray", "--workers", str(cpus)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith(f"error: --workers {cpus}: a local Ray cluster")
+
+
+def test_parquet_output_without_ray_names_ray(digits_export: Path, images: Path) -> None:
+    res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), str(images), "--output", "x.parquet")
+    assert res.returncode == 2 and "Parquet is written by --ray" in res.stderr
+    assert len(res.stderr.splitlines()) == 1 and not (ROOT / "x.parquet").exists()
+
+
+def test_one_node_fails_a_crashed_actor_instead_of_restarting_it() -> None:
+    from runtime.app.ray.stages import actor_restarts
+
+    one = {"CPU": 2.0, "node:__internal_head__": 1.0, "node:10.0.0.1": 1.0}
+    two = {**one, "node:10.0.0.2": 1.0}
+    assert actor_restarts(one) == {"max_restarts": 0} and actor_restarts(two) == {}
+
+    def no_extra_arguments(fn: object, *, batch_size: int = 1) -> None: ...
+
+    assert actor_restarts(one, no_extra_arguments) == {}  # a later Ray without **ray_remote_args
+
+
+def test_a_new_local_cluster_does_not_warn_about_token_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray logs a WARNING on every new local cluster that token authentication is on; it
+    stays on, and the line is not shown."""
+    import ray
+
+    from runtime.app.ray.session import ray_session
+
+    seen: list[bool] = []
+    auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    monkeypatch.setattr(auth_log, "level", auth_log.level)  # restored after the test
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: seen.append(auth_log.isEnabledFor(logging.WARNING)))
+    monkeypatch.setattr(ray, "cluster_resources", dict)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    with ray_session(None):
+        pass
+    assert seen == [False]

@@ -84,3 +84,17 @@ def test_table_rows_and_verdict(tmp_path: Path) -> None:
     add_engine(tmp_path, INT8, passed=False)  # the engine's own parity outranks its graph's
     res = run(str(tmp_path))
     assert res.returncode == 1 and res.stdout.splitlines()[3].split()[-3:] == ["engine", "FAIL", "12.5"]
+
+
+def test_the_int8_row_has_a_note_and_random_weights_are_flagged(tmp_path: Path) -> None:
+    add_engine(tmp_path, FP16, passed=True)
+    res = run(str(tmp_path))
+    assert "quantize/dequantize and reformat layers count" not in res.stdout and "RANDOM" not in res.stdout
+    add_engine(tmp_path, INT8, passed=True)
+    write_json_atomic(tmp_path / "model.json", {"model": "convmixer_768_32", "weights": {"source": "random-init"}})
+    res = run(str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("RANDOM WEIGHTS (convmixer_768_32: no checkpoint)")
+    int8_row = next(i for i, line in enumerate(lines) if line.startswith("model.int8.engine"))
+    assert any("quantize/dequantize and reformat layers count" in line for line in lines[int8_row + 1 :])

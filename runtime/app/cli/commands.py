@@ -66,7 +66,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # Decode workers start before the backend initialises CUDA or ONNX Runtime.
     with pipeline:
         with load(args.model_file, args.backend, _load_options(args)) as runner:
-            batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline)
+            batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline, wnids=manifest.wnids)
             acc = evaluate(runner, batches)
     if args.json:
         print(json.dumps({"model_file": str(args.model_file), **acc.to_dict()}))
@@ -95,6 +95,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         options = options_from_args(args, _load_options(args))  # flags and the ray extra are checked before any work
         ray_output_format(args.output)
     else:
+        if args.output is not None and args.output.suffix.lower() == ".parquet":
+            raise UserError(f"--output {args.output}: Parquet is written by --ray (the ray extra); without it use .csv or .jsonl")
         output_format(args.output)  # a bad file name fails before any work
     manifest = load_manifest(args.model_file)
     if args.topk > manifest.num_classes:

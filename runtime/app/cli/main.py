@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ...core.artifacts import PRECISIONS
 from ...core.loader import BACKENDS
+from ..bench import MIN_ITERATIONS, WARMUP_ITERATIONS
 from ..images.gpu import MODES as DECODE_MODES
 from . import options as opts
 from .commands import cmd_bench, cmd_classify, cmd_evaluate, cmd_parity
@@ -30,7 +31,7 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
         choices=DECODE_MODES,
         default="cpu",
         help="where images are decoded and resized: cpu (Pillow), gpu (nvImageCodec + exact CUDA resize, "
-        "TensorRT engines, the gpu-images extra) or auto (gpu when both are there)",
+        "TensorRT engines, the gpu-images extra) or auto (gpu when both are there); default cpu",
     )
     p.add_argument(
         "--reduced-decode",
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help=opts.VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("parity", help="compare with the PyTorch golden logits; non-zero exit past tolerance")
@@ -68,15 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=cmd_parity)
 
-    p = sub.add_parser("evaluate", help="top-1/top-5 on a labelled image folder or the digits test split")
-    _backend_args(p)
-    p.add_argument("--data", required=True, help="folder of class sub-folders, or 'digits'")
-    _batch_arg(p)
-    _workers_arg(p, "decoding processes (default: CPU count; 0 decodes in-process)")
-    _decode_args(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
-
     p = sub.add_parser("classify", help="classify image files, folders (recursive) and globs")
     _backend_args(p)
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
@@ -85,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--topk",
         type=opts.whole("--topk", 1, opts.MAX_TOPK),
         default=5,
-        help="classes per image (1 to the model's classes)",
+        help="classes per image, 1 to the model's classes (default 5)",
     )
     p.add_argument("--output", type=Path, help="results file: .jsonl or .csv (default: lines on stdout)")
     _workers_arg(p, "decoding processes (default: CPU count; 0 decodes in-process)")
@@ -99,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _decode_args(p)
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("evaluate", help="top-1/top-5 on a labelled image folder or the digits test split")
+    _backend_args(p)
+    p.add_argument("--data", required=True, help="folder of class sub-folders, or 'digits'")
+    _batch_arg(p)
+    _workers_arg(p, "decoding processes (default: CPU count; 0 decodes in-process)")
+    _decode_args(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON (default: a text summary)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("bench", help="latency percentiles and images/s per batch size")
     _backend_args(p)
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds",
         type=opts.real("--seconds", 0, opts.MAX_SECONDS),
         default=2.0,
-        help=f"minimum timed seconds per batch size, 0 to {opts.MAX_SECONDS:g}",
+        help=f"timed seconds per batch size, 0 to {opts.MAX_SECONDS:g} (default 2); each batch size first runs "
+        f"{WARMUP_ITERATIONS} warm-up batches, then at least {MIN_ITERATIONS} timed ones however long they take",
     )
     p.add_argument(
         "--images", nargs="+", metavar="PATH", help="also time the host pipeline and end-to-end classify on these"

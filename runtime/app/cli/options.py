@@ -28,6 +28,7 @@ MAX_BATCH = 4096  # images per batch
 MAX_TOPK = 100_000  # before the model's class count is known; then topk <= classes
 MAX_SECONDS = 3600.0  # bench: timed seconds per batch size
 WORKERS_PER_CPU = 4  # --workers <= CPU count x this
+VERBOSE_HELP = "log debug detail on stderr (default: info, or the level in CONVMIXER_LOG)"
 
 
 def max_workers() -> int:

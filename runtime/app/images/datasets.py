@@ -54,16 +54,23 @@ def load_digits(split: str) -> Digits:
     return Digits(images[index], labels[index])
 
 
-def class_index(folder_names: list[str], labels: list[str] | None) -> dict[str, int]:
-    """Class sub-folder name -> model class index: by label name, else by integer
-    name, else in sorted order (torchvision ImageFolder's convention)."""
+def class_index(folder_names: list[str], labels: list[str] | None, wnids: list[str] | None = None) -> dict[str, int]:
+    """Class sub-folder name -> model class index: by label name, else by ImageNet WordNet
+    ID (n01440764/..., when model.json lists them: a subset of classes keeps its numbers),
+    else by integer name, else in sorted order (torchvision ImageFolder's convention)."""
     names = sorted(set(folder_names))
     if labels and all(n in labels for n in names):
         return {n: labels.index(n) for n in names}
+    if wnids and all(n in wnids for n in names):
+        return {n: wnids.index(n) for n in names}
     if all(n.isdigit() for n in names):
         return {n: int(n) for n in names}
+    wnid_like = all(len(n) == 9 and n[0] == "n" and n[1:].isdigit() for n in names)
     log.warning(
-        "class folders do not match the model's labels; numbering them in sorted order (ImageFolder convention)"
+        "class folders do not match the model's labels%s; numbering them in sorted order (ImageFolder convention)",
+        (" or its WordNet IDs" if wnids else "; model.json lists no WordNet IDs (re-export the model to add them)")
+        if wnid_like
+        else "",
     )
     return {n: i for i, n in enumerate(names)}
 
@@ -144,6 +151,7 @@ def open_image_set(
     split: str = "test",
     need_labels: bool = False,
     num_classes: int | None = None,
+    wnids: list[str] | None = None,
 ) -> ImageSet:
     """`--data` -> the images to read: "digits" (its `split`) or a folder, walked as
     classify walks one (runtime.app.images.inputs). A folder whose images all sit in class
@@ -171,7 +179,7 @@ def open_image_set(
     what = f"{len(keys)} images in {root}"
     if not labelled:
         return ImageSet(f"{what}, unlabelled", keys, None, found.skipped, root)
-    index = class_index([r.parts[0] for r in rel], labels)
+    index = class_index([r.parts[0] for r in rel], labels, wnids)
     targets = np.asarray([index[r.parts[0]] for r in rel], dtype=np.int64)
     _check_labels(data, targets, num_classes, {v: k for k, v in index.items()})
     return ImageSet(f"{what}, {len(index)} classes", keys, targets, found.skipped, root)

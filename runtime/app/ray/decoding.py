@@ -67,14 +67,14 @@ def check_on_driver(mode: str, backend: str) -> None:
 def decode_in_actors(mode: str, backend: str, gpus_per_actor: float) -> bool:
     """Whether the actors decode on their GPUs (else CPU tasks do); logs the choice.
     `--decode gpu` on a cluster whose actors get no GPU is a UserError."""
-    no_gpu = None if gpus_per_actor else "the Ray actors get no GPU (the cluster has none, or --gpus-per-worker 0)"
+    no_gpu = None if gpus_per_actor else "the Ray actors get no GPU: the cluster has none, or --gpus-per-worker is 0"
     used, why = decide(mode, backend, device=False, no_gpu=no_gpu)
     on_gpu = used == "gpu"
     log.info(
         "decoding %s (--decode %s)%s",
         "on each Ray actor's GPU with nvImageCodec" if on_gpu else "in Ray CPU tasks with Pillow",
         mode,
-        f" ({why})" if mode == "auto" and why else "",
+        f"; the GPU path cannot run here: {why}" if mode == "auto" and why else "",
     )
     return on_gpu
 

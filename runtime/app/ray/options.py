@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 
 from ...core.errors import UserError, require
@@ -39,6 +40,17 @@ def options_from_args(args: argparse.Namespace, tensorrt: TensorRTOptions) -> Ra
     if not args.ray:
         raise UserError("--ray-address and --gpus-per-worker need --ray")
     require("ray", RAY_HINT)
+    cpus = os.cpu_count() or 1
+    if args.ray_address is None and args.workers is not None and args.workers >= cpus:
+        # The local cluster gets this machine's CPUs; stages._actor_resources has the same
+        # rule for a cluster, known only once joined. Said here before Ray spends seconds starting.
+        raise UserError(
+            f"--workers {args.workers}: a local Ray cluster has this machine's {cpus} CPUs and each inference "
+            f"actor takes one; leave at least one for decoding (--workers {cpus - 1} at most here)"
+            if cpus > 1
+            else f"--workers {args.workers}: a local Ray cluster has this machine's 1 CPU, and it needs one for "
+            "an inference actor and one for decoding; run without --ray"
+        )
     return RayOptions(
         address=args.ray_address,
         workers=args.workers,

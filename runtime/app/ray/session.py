@@ -86,6 +86,9 @@ def ray_session(address: str | None) -> Iterator[float]:
     if address:
         check_reachable(address)
     start = time.perf_counter()
+    # A new local cluster turns Ray's token authentication on, and says so in a WARNING on
+    # every run; it stays on, and the line goes (Ray's docs say how to change the mode).
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         with _held_stderr() if address else contextlib.nullcontext():
             ray.init(address=address, logging_level=logging.WARNING)

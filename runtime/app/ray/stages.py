@@ -10,7 +10,9 @@ the output instead of failing the job, so no file is ever lost.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -117,7 +119,8 @@ def classify_dataset(
     ray = require("ray", RAY_HINT)
     require("ray.data", RAY_HINT)
     manifest = load_manifest(manifest_file or model_file)
-    gpus, workers = _actor_resources(ray.cluster_resources(), options)
+    cluster = ray.cluster_resources()
+    gpus, workers = _actor_resources(cluster, options)
     transform = transform or ImageTransform(manifest.preprocessing, manifest.input_spec)
     in_actors = decode_in_actors(options.decode, load(model_file, options.backend, options.tensorrt).backend, gpus)
     decoded = paths
@@ -130,24 +133,43 @@ def classify_dataset(
             num_cpus=1,
             memory=decode_task_memory(manifest, options.batch),
         )
-    return decoded.map_batches(
-        Classifier,
-        batch_size=options.batch,
-        batch_format="numpy",
-        fn_constructor_kwargs={
-            "model_file": str(Path(model_file).resolve()),
-            "backend": options.backend,
-            "topk": options.topk,
-            "labels": manifest.labels,
-            "tensorrt": options.tensorrt,
-            "transform": transform,
-            "decode": options.decode if in_actors else "cpu",
-            "batch": options.batch,
-        },
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=1,
-        num_gpus=gpus,
-    )
+    restarts = actor_restarts(cluster, decoded.map_batches)
+    with warnings.catch_warnings():
+        # Ray 2.60 takes max_restarts only among its deprecated extra remote arguments.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        return decoded.map_batches(
+            Classifier,
+            batch_size=options.batch,
+            batch_format="numpy",
+            fn_constructor_kwargs={
+                "model_file": str(Path(model_file).resolve()),
+                "backend": options.backend,
+                "topk": options.topk,
+                "labels": manifest.labels,
+                "tensorrt": options.tensorrt,
+                "transform": transform,
+                "decode": options.decode if in_actors else "cpu",
+                "batch": options.batch,
+            },
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=1,
+            num_gpus=gpus,
+            **restarts,
+        )
+
+
+def actor_restarts(cluster: dict[str, float], map_batches: Any = None) -> dict[str, int]:
+    """Ray Data restarts a crashed actor forever by default, and then logs an error line
+    (core_worker.cc) on every run because the actor's arguments sit in the object store.
+    On one node a restart meets the same crash (memory, a bad engine): fail instead, and
+    without the line. A cluster of several nodes keeps Ray's default, as does a Ray whose
+    `map_batches` no longer takes extra remote arguments."""
+    if map_batches is not None:
+        kinds = [p.kind for p in inspect.signature(map_batches).parameters.values()]
+        if inspect.Parameter.VAR_KEYWORD not in kinds:
+            return {}
+    nodes = [k for k in cluster if k.startswith("node:") and k != "node:__internal_head__"]
+    return {"max_restarts": 0} if len(nodes) <= 1 else {}
 
 
 def _actor_resources(cluster: dict[str, float], options: RayOptions) -> tuple[float, int]:

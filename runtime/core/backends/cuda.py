@@ -21,6 +21,20 @@ import numpy as np
 from ..errors import UserError
 
 INSTALL_HINT = "install cuda-python: `pip install cuda-python` (or the '[tensorrt]' extra)"
+NO_GPU = "this machine has no NVIDIA GPU (no NVIDIA driver found); a CUDA GPU is needed"
+DRIVER_LIBRARIES = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")  # Linux and Jetson, Windows
+
+
+def driver_present() -> bool:
+    """Whether the NVIDIA driver's CUDA library loads here: without it no GPU can run an
+    engine, and installing cuda-python would not help."""
+    for name in DRIVER_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 class CudaApi(Protocol):
@@ -68,7 +82,10 @@ class CudaPython:
             try:
                 from cuda import cudart  # type: ignore[no-redef,attr-defined]
             except ImportError:
-                raise UserError(f"cuda-python is not installed; {INSTALL_HINT}") from None
+                # Without a driver there is no GPU, and cuda-python would not help: say that instead.
+                raise UserError(
+                    f"cuda-python is not installed; {INSTALL_HINT}" if driver_present() else NO_GPU
+                ) from None
         self.cudart: Any = cudart
         # The graphs this object instantiated: their source graph is freed with them.
         self._graphs: dict[int, Any] = {}

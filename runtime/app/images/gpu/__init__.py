@@ -46,7 +46,7 @@ def missing(backend: str, device: bool = True) -> str | None:
     """Why the GPU path cannot run with `backend` here, or None when it can. `device=False`
     checks the backend and the extra only (a Ray driver, whose actors have the GPUs)."""
     if backend not in FLAVOURS:  # "tensorrt" (runtime.load's name) or the flavour a runner reports
-        return f"the {backend} backend runs on the CPU (the GPU path feeds TensorRT engines)"
+        return f"the {backend} backend runs on the CPU; the GPU path feeds TensorRT engines"
     # CuPy and the device first: importing nvImageCodec without nvJPEG2000 / nvTIFF prints
     # several lines to stderr, which a run that cannot use the GPU anyway should not show.
     try:
@@ -81,7 +81,7 @@ def decide(mode: str, backend: str, device: bool = True, no_gpu: str | None = No
 def choose(mode: str, backend: str) -> str:
     """`--decode` -> "cpu" or "gpu" for a local run (`decide`), logged once."""
     used, why = decide(mode, backend)
-    reason = f" ({why})" if mode == "auto" and why else ""
+    reason = f"; the GPU path cannot run here: {why}" if mode == "auto" and why else ""
     log.log(
         logging.DEBUG if mode == "cpu" else logging.INFO,  # said when the run chose, not when told
         "decoding on the %s (--decode %s)%s",

@@ -25,7 +25,7 @@ from ...flavours import TENSORRT_RTX, default_flavour, import_flavour
 from ...manifest import INPUT_NAME, InputSpec, find_manifest
 from ...runner import Runner, check_input
 from ...tensorrt_options import TensorRTOptions
-from ..cuda import CudaApi, default_cuda
+from ..cuda import NO_GPU, CudaApi, default_cuda
 from ..profiles import ProfileSet
 from .engine import FLOAT32_BYTES, EngineRun, check_io, check_validity, profile_shapes
 from .lanes import Batch, Lane, LanePool
@@ -102,6 +102,8 @@ class TensorRTRunner(Runner):
             return self._cuda_override or default_cuda()
         except UserError as exc:  # no cuda-python: say what the engine needs, not only what is missing
             library = "TensorRT-RTX" if flavour == TENSORRT_RTX else "TensorRT"
+            if str(exc) == NO_GPU:  # no driver: installing cuda-python cannot help
+                raise UserError(f"{self.model_file}: a {library} engine runs only on an NVIDIA GPU; {exc}") from None
             raise UserError(
                 f"{self.model_file}: a {library} engine runs only on an NVIDIA GPU, via cuda-python; {exc}"
             ) from None
