@@ -61,7 +61,8 @@ NUMPY1 := .venv-numpy1
 numpy1-venv: $(NUMPY1)/.installed
 $(NUMPY1)/.installed: tests/requirements-numpy1.txt
 	@test -x $(NUMPY1)/bin/python || $(PYTHON) -m venv $(NUMPY1)
-	$(NUMPY1)/bin/python -m pip install -q --no-compile -r tests/requirements-numpy1.txt
+	@echo "== test set-up: $(NUMPY1), the core's tests under numpy 1.26 (once)"
+	@$(NUMPY1)/bin/python -m pip install -q --no-compile -r tests/requirements-numpy1.txt
 	@touch $@
 
 # On a machine with a CUDA GPU and TensorRT: the GPU and TensorRT tests, none skipped.
