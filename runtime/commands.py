@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from .manifest import Manifest
 
 
-def _load_options(args: argparse.Namespace) -> dict[str, bool]:
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
     """runtime.load's keyword options from the flags _backend_args adds."""
-    return {"cuda_graph": args.cuda_graph, "allow_missing_sidecar": args.no_sidecar}
+    return {"cuda_graph": args.cuda_graph, "allow_missing_sidecar": args.no_sidecar, "device": args.device}
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -182,4 +182,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _image_pipeline(args: argparse.Namespace, transform: ImageTransform, batch: int, workers: int) -> Any:
     from .images.feed import backend_of, image_pipeline
 
-    return image_pipeline(args.decode, backend_of(args.model_file, args.backend), transform, batch, workers)
+    backend = backend_of(args.model_file, args.backend)
+    return image_pipeline(args.decode, backend, transform, batch, workers, device=args.device)

@@ -17,14 +17,17 @@ def backend_of(model_file: Path, backend: str | None) -> str:
     return backend or ("tensorrt" if Path(model_file).suffix == ".engine" else "onnxruntime")
 
 
-def image_pipeline(decode: str, backend: str, transform: ImageTransform, batch: int, workers: int) -> Any:
-    """A HostPipeline or DevicePipeline for `--decode` (not started: use it as a context manager).
+def image_pipeline(
+    decode: str, backend: str, transform: ImageTransform, batch: int, workers: int, device: int = 0
+) -> Any:
+    """A HostPipeline or DevicePipeline for `--decode` (not started: use it as a context manager);
+    `device`: the CUDA device the GPU pipeline decodes on, the runner's.
 
     A host pipeline whose batch slots cannot be allocated here is refused before it starts."""
     if choose(decode, backend) == "gpu":
         from .gpu.pipeline import DevicePipeline
 
-        return DevicePipeline(transform, batch, device_id=0)
+        return DevicePipeline(transform, batch, device_id=device)
     from ..memory_budget import check_pipeline_memory
 
     pipeline = HostPipeline(transform, batch, workers)

@@ -138,13 +138,19 @@ class LanePool:
                 raise UserError(f"{self.model_file}: the runner is being deactivated")
             lane = self.free.pop() if self.free else None
             self._busy += 1
+        # The current device is per thread: set it before anything is made on it (a new
+        # lane's context, streams and buffers) or used (a lane another thread made).
+        try:
+            self._cuda.set_device(self._device)
+        except BaseException:
+            self._checkin(lane)
+            raise
         if lane is None:
             try:
                 lane = self._new_lane()
             except BaseException:
                 self._checkin(None)
                 raise
-        self._cuda.set_device(self._device)  # the current device is per thread
         return lane
 
     def _checkin(self, lane: Lane | None) -> None:
