@@ -24,7 +24,7 @@ def image_pipeline(
     `device`: the CUDA device the GPU pipeline decodes on, the runner's.
 
     A host pipeline whose batch slots cannot be allocated here is refused before it starts."""
-    if choose(decode, backend) == "gpu":
+    if choose(decode, backend, device) == "gpu":
         from .gpu.pipeline import DevicePipeline
 
         return DevicePipeline(transform, batch, device_id=device)

@@ -27,7 +27,7 @@ def test_device_flag_reaches_the_runner_and_the_gpu_pipeline(monkeypatch: pytest
 
     import runtime.images.gpu.pipeline as gp
 
-    monkeypatch.setattr(feed, "choose", lambda mode, backend: "gpu")
+    monkeypatch.setattr(feed, "choose", lambda mode, backend, device_id=0: "gpu")
     monkeypatch.setattr(gp, "DevicePipeline", Recorder)
     _image_pipeline(args, object(), 4, 0)  # type: ignore[arg-type]
     assert made == {"device_id": 1}
