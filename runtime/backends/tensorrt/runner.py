@@ -30,7 +30,7 @@ from ...runner import Runner, check_input
 from ..cuda import CudaApi, default_cuda
 from ..profiles import ProfileSet
 from .engine import FLOAT32_BYTES, EngineRun, check_io, check_validity, profile_shapes
-from .lanes import Batch, Lane, LanePool
+from .lanes import Batch, Lane, LanePool, Resources, release_after
 from .pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -67,6 +67,11 @@ class TensorRTRunner(Runner):
         self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
         flavour = self.meta.flavour if self.meta else default_flavour()
         self.backend = flavour
+        if flavour == TENSORRT_RTX and self.options.cuda_graph:
+            raise UserError(
+                f"{self.model_file}: --cuda-graph is not supported for TensorRT-RTX engines (RTX chooses kernels "
+                "at run time and needs its own capture rules); run without --cuda-graph"
+            )
         self.cuda: CudaApi = self._cuda_for(flavour)
         gpu = self.cuda.device(self.options.device) if self.cuda.device_count() > 0 else None
         manifest = find_manifest(self.model_file)
@@ -151,13 +156,20 @@ class TensorRTRunner(Runner):
         cuda = self.__dict__.get("cuda")
         if cuda is not None and "engine" in self.__dict__:  # this thread's current device may be another
             cuda.set_device(self.options.device)
-        self._lanes.close(cuda)
-        for ptr, _ in reversed(self._pinned):
-            if cuda is not None:
-                cuda.host_unregister(ptr)
+        res = Resources()  # after the lanes; freed even when freeing a lane failed
+        if cuda is not None:
+            for ptr, _ in self._pinned:
+                res.add(cuda.host_unregister, ptr)
         self._pinned = []
-        for name in ("engine", "_runtime"):
-            self.__dict__.pop(name, None)
+        try:
+            self._lanes.close(cuda)
+        except BaseException as exc:
+            release_after(res, exc)
+            raise
+        finally:
+            for name in ("engine", "_runtime"):
+                self.__dict__.pop(name, None)
+        res.release()
 
     # -- engine description -------------------------------------------------------------
     def accepts(self, shape: tuple[int, ...]) -> bool:
