@@ -163,6 +163,8 @@ class Device:
 def _asarray(a: Any, dtype: Any = None) -> HostArray:
     if isinstance(a, HostArray) and (dtype is None or a.dtype == np.dtype(dtype)):
         return a
+    if not isinstance(a, np.ndarray) and hasattr(a, "cpu"):  # an nvImageCodec image (its CPU backend's)
+        a = np.asarray(a.cpu())
     return _host(np.array(a, dtype=dtype))
 
 
