@@ -6,7 +6,6 @@ count of GPU-to-Pillow fallbacks. Not a GPU run: streams are no-ops here."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
