@@ -139,3 +139,21 @@ def test_a_batched_decode_is_split_to_fit_its_memory_budget(files: list[str]) ->
     assert max(calls) <= 2 and sum(calls) == len(good) and decoder.fallbacks == 0
     for path, d in zip(good, out, strict=True):
         assert np.array_equal(decode.host_pixels(d), np.asarray(open_image(path))), path
+
+
+def test_a_ray_actor_call_holds_several_batches_so_decode_overlaps_inference(cpu: Any, files: list[str]) -> None:
+    """An actor that decodes on its GPU gets BATCHES_PER_BLOCK batches per call (one batch
+    per call gave the pipeline's thread nothing to run ahead on); within a call, the next
+    batch is under way while the consumer still holds the current one."""
+    import time
+
+    from runtime.ray.stages import BATCHES_PER_BLOCK, actor_batch_size
+
+    assert actor_batch_size(4, in_actors=True) == 4 * BATCHES_PER_BLOCK > 4 == actor_batch_size(4, in_actors=False)
+    with gp.DevicePipeline(_transform(), batch=2) as pipe:
+        stream = pipe.batches(files)
+        next(stream)  # held by the consumer (the engine would be running on it now)
+        while not pipe._queued:  # the producer starts the next batch without waiting for us
+            time.sleep(0.01)
+        assert pipe._held == 0 and pipe._queued[0] == 1
+        stream.close()
