@@ -36,7 +36,7 @@ def load(
     if backend == "onnxruntime":
         asked = [
             f
-            for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("device", device))
+            for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("--device", device))
             if v
         ]
         if asked:
