@@ -80,6 +80,7 @@ def test_the_report_is_one_file_with_every_step(tmp_path: Path, monkeypatch: pyt
     engine.write_bytes(b"x")
     assert vg.main(["--report", str(report), "--engine", str(engine)]) == 1  # racecheck failed
     text = report.read_text()
+    assert "sm_90 resample_pass:" in text and "| nvrtc: kernels.cu for this GPU | pass |" in text  # real NVRTC
     for step in ("gpu and trt tests", "compute-sanitizer memcheck", "classify --decode gpu into the engine",
                  "benchmarks/gpu_pipeline.py", "device 1: benchmark", "device 1: classify --decode gpu"):  # fmt: skip
         assert f"| {step} | " in text, step
