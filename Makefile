@@ -24,7 +24,7 @@ GOLDEN ?=
 PRECISION ?= fp16 $(if $(CALIB),int8,)
 B := build/$(MODEL)
 
-.PHONY: setup test test-gpu gpu-check lint typecheck demo engine engine-check engine-parity onnx-parity int8-note clean FORCE
+.PHONY: setup test test-gpu verify-gpu gpu-check lint typecheck demo engine engine-check engine-parity onnx-parity int8-note clean FORCE
 
 setup: $(VENV)/.installed
 
@@ -69,6 +69,16 @@ $(NUMPY1)/.installed: tests/requirements-numpy1.txt
 # Without a GPU it says so in one line and stops, rather than fail every test.
 test-gpu: setup gpu-check
 	CONVMIXER_REQUIRE_GPU=1 $(PY) -m pytest -m "gpu or trt"
+
+# On a GPU machine, offline, with the Python already there: `PYTHON=python3 make verify-gpu`
+# (never pip-installs: it does not depend on setup). It writes build/verify-gpu.md; pass
+# ENGINE=path/model.fp16.engine for classify --decode gpu end to end into a real engine.
+VERIFY_PY := $(if $(filter command line environment,$(origin PYTHON)),$(PYTHON),$(if $(wildcard $(PY)),$(PY),$(PYTHON)))
+ENGINE ?=
+verify-gpu:
+	$(eval WHY := $(shell $(VERIFY_PY) scripts/verify_gpu.py --check 2>&1))
+	$(if $(WHY),$(error $(WHY)))
+	@$(VERIFY_PY) scripts/verify_gpu.py $(if $(ENGINE),--engine $(ENGINE))
 
 # $(error) makes it one line (a failing command would add make's own "Error 1" line).
 gpu-check:

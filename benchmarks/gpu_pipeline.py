@@ -189,7 +189,7 @@ class Bench:
             if args.engine is not None and tensorrt_missing() is None:
                 import runtime
 
-                with runtime.load(args.engine) as runner:
+                with runtime.load(args.engine, options=runtime.TensorRTOptions(device=args.device)) as runner:
 
                     def one_pass() -> int:
                         feed = (b.images for b in pipe.batches(self.paths) if b.images is not None)

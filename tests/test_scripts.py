@@ -26,6 +26,7 @@ NO_TINY_RUN_HERE = {
     "gpu_pipeline": "its --cpu-backend run is tests/runtime/test_gpu_pipeline_bench.py",
     "ray_vs_local": "starts Ray clusters (a minute on 2 cores); tests/runtime/test_ray_classify.py compares the two",
     "torch_eager": "run on the digits export by tests/runtime/test_bench.py",
+    "verify_gpu": "needs a GPU; tests/scripts/test_verify_gpu.py runs it without one and stubs its steps",
 }
 
 

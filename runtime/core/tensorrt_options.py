@@ -16,7 +16,7 @@ class TensorRTOptions:
     # run an engine with no .engine.json (trtexec), with a warning
     allow_missing_sidecar: bool = field(default=False, metadata={"flag": "--no-sidecar"})
     # CUDA device index (after CUDA_VISIBLE_DEVICES)
-    device: int = field(default=0, metadata={"flag": "device"})
+    device: int = field(default=0, metadata={"flag": "--device"})
 
     def asked(self) -> list[str]:
         """The options set away from their defaults, as the command line names them."""

@@ -68,6 +68,7 @@ class FakeCuda:
         self._lock = threading.RLock()
         self._local = threading.local()
         self._reads: dict[int, tuple[int, int]] = {}  # queued, not yet run: what each op will read
+        self.freed_host: list[np.ndarray] = []  # freed pinned memory, poisoned, kept mapped
         self.copies = 0
         self.launches = 0
         self.graph_launches = 0
@@ -100,16 +101,24 @@ class FakeCuda:
         return self._alloc(nbytes, "device")
 
     def free(self, ptr: int) -> None:
-        assert self.kind[ptr][0] == "device"
+        kind, device = self.kind[ptr]
+        assert kind == "device"
+        assert device == self.current, f"memory of device {device} freed with device {self.current} current"
         del self.memory[ptr], self.kind[ptr]
 
     def malloc_host(self, nbytes: int) -> tuple[int, np.ndarray]:
+        """Like cudaMallocHost: a pointer, and a uint8 view that does NOT own its memory
+        (nothing keeps it alive once free_host ran), as the real runtime's view does not."""
         ptr = self._alloc(nbytes, "host")
-        return ptr, self.memory[ptr]
+        return ptr, np.ctypeslib.as_array((ctypes.c_uint8 * max(nbytes, 1)).from_address(ptr))
 
     def free_host(self, ptr: int) -> None:
+        """Freed memory is poisoned (0xFF bytes: NaN as float32) and kept mapped, so a view
+        used after release reads garbage on the CPU, where a GPU machine might read anything."""
         assert self.kind[ptr][0] == "host"
-        del self.memory[ptr], self.kind[ptr]
+        self.memory[ptr].fill(0xFF)
+        self.freed_host.append(self.memory.pop(ptr))
+        del self.kind[ptr]
 
     def host_register(self, ptr: int, nbytes: int) -> None:
         self.memory[ptr] = np.frombuffer((ctypes.c_uint8 * nbytes).from_address(ptr), np.uint8)
@@ -247,6 +256,44 @@ class FakeCuda:
 
     def graph_destroy(self, graph: int) -> None:
         del self.graphs[graph]
+
+
+class FakeGpuTensor:
+    """What a CuPy array looks like to the runner: float32 DLPack on one FakeCuda device,
+    written by its producer on the producer's own stream (`fill`, which runs only when
+    waited for). `__dlpack__(stream=s)` honours the DLPack contract: `s` waits for the
+    producer's work, so a consumer that passes the stream it reads on sees the data, and
+    one that passes another stream (or none) reads stale bytes."""
+
+    def __init__(self, cuda: FakeCuda, shape: tuple[int, ...], device: int = 0) -> None:
+        self.cuda, self.device, self.shape = cuda, device, shape
+        self.nbytes = int(np.prod(shape)) * 4
+        cuda.set_device(device)
+        self.ptr = cuda.malloc(self.nbytes)
+        self.producer = cuda.stream_create()
+        self.array = cuda.memory[self.ptr][: self.nbytes].view(np.float32).reshape(shape)
+        self.handed: list[Any] = []  # the stream argument of each __dlpack__ call
+
+    def fill(self, values: np.ndarray) -> None:
+        data = np.array(values, np.float32)
+        self.cuda.enqueue(self.producer, lambda: self.array.__setitem__(slice(None), data))
+
+    def __dlpack__(self, stream: Any = None) -> Any:
+        self.handed.append(stream)
+        if stream is not None and stream != -1:  # -1: the consumer asks for no synchronisation
+            event = self.cuda.event_create()
+            self.cuda.event_record(event, self.producer)
+            self.cuda.stream_wait_event(stream, event)
+            self.cuda.event_destroy(event)
+        return self.array.__dlpack__()  # its pointer, shape and dtype; the device is said below
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return 2, self.device  # kDLCUDA
+
+    def close(self) -> None:
+        self.cuda.set_device(self.device)
+        self.cuda.stream_destroy(self.producer)
+        self.cuda.free(self.ptr)
 
 
 Execute = Callable[[Any, tuple[int, ...], dict[str, int], int], None]

@@ -293,7 +293,7 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
     engine = fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32]] * 3], d / "model.onnx", sidecar=False)
     args = argparse.Namespace(
         ray=True, ray_address=None, workers=1, gpus_per_worker=None, batch=4, topk=3, backend=None,
-        cuda_graph=True, no_sidecar=True, decode="auto",
+        cuda_graph=True, no_sidecar=True, decode="auto", device=0,
     )  # fmt: skip
     from runtime.app.cli.commands import _load_options
 

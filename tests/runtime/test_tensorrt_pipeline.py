@@ -202,6 +202,8 @@ def test_pinned_host_buffers_are_copied_without_staging(model_dir: Path, fake: A
         np.testing.assert_allclose(runner.infer(shared), expected, rtol=1e-5, atol=1e-5)
         assert sources[-1] == shared.ctypes.data
         np.testing.assert_allclose(runner.infer(x[::-1]), expected[::-1], rtol=1e-5, atol=1e-5)  # strided: staged
+    assert list(cuda.memory) == [buf.ctypes.data]  # the host buffer is its array's: alive while it is
+    del buf
     assert cuda.memory == {}
 
 

@@ -25,7 +25,7 @@ def _load_options(args: argparse.Namespace) -> TensorRTOptions:
     passed through unchanged (to runtime.load, parity, classify on Ray)."""
     from ...core.loader import TensorRTOptions
 
-    return TensorRTOptions(cuda_graph=args.cuda_graph, allow_missing_sidecar=args.no_sidecar)
+    return TensorRTOptions(cuda_graph=args.cuda_graph, allow_missing_sidecar=args.no_sidecar, device=args.device)
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -191,4 +191,5 @@ def _image_pipeline(args: argparse.Namespace, transform: ImageTransform, batch: 
     from ...core.loader import backend_for
     from ..images.feed import image_pipeline
 
-    return image_pipeline(args.decode, backend_for(args.model_file, args.backend), transform, batch, workers)
+    backend = backend_for(args.model_file, args.backend)
+    return image_pipeline(args.decode, backend, transform, batch, workers, device=args.device)

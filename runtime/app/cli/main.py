@@ -23,6 +23,12 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, help="default: by file extension (.engine tensorrt, .onnx onnxruntime)")
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each input shape from a CUDA graph")
     p.add_argument("--no-sidecar", action="store_true", help="TensorRT: run an engine with no .engine.json (trtexec)")
+    p.add_argument(
+        "--device",
+        type=opts.whole("--device", 0, 63),
+        default=0,
+        help="TensorRT and --decode gpu: CUDA device index (after CUDA_VISIBLE_DEVICES; default 0)",
+    )
 
 
 def _decode_args(p: argparse.ArgumentParser) -> None:

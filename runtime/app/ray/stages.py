@@ -139,7 +139,7 @@ def classify_dataset(
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         return decoded.map_batches(
             Classifier,
-            batch_size=options.batch,
+            batch_size=actor_batch_size(options.batch, in_actors),
             batch_format="numpy",
             fn_constructor_kwargs={
                 "model_file": str(Path(model_file).resolve()),
@@ -170,6 +170,13 @@ def actor_restarts(cluster: dict[str, float], map_batches: Any = None) -> dict[s
             return {}
     nodes = [k for k in cluster if k.startswith("node:") and k != "node:__internal_head__"]
     return {"max_restarts": 0} if len(nodes) <= 1 else {}
+
+
+def actor_batch_size(batch: int, in_actors: bool) -> int:
+    """Rows per call of an inference actor. An actor that decodes on its GPU gets
+    BATCHES_PER_BLOCK batches per call, so its DevicePipeline decodes batch i + 1 while the
+    engine runs batch i (one batch per call would leave nothing to overlap with)."""
+    return batch * BATCHES_PER_BLOCK if in_actors else batch
 
 
 def _actor_resources(cluster: dict[str, float], options: RayOptions) -> tuple[float, int]:

@@ -12,6 +12,7 @@ asked, so the runtime imports without the extra.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -21,6 +22,7 @@ from ....core.flavours import FLAVOURS
 log = logging.getLogger(__name__)
 
 EXTRA_HINT = "install the gpu-images extra: pip install 'convmixer-deploy[gpu-images]' (on a Jetson: the jetpack6 or jetpack7 extra, docs/jetson.md)"
+# (it brings NVRTC and the CUDA headers CuPy compiles the kernel with: cuda-toolkit[nvrtc,cudart])
 MODES = ("cpu", "gpu", "auto")
 
 
@@ -42,9 +44,27 @@ def cupy() -> Any:
     return module
 
 
-def missing(backend: str, device: bool = True) -> str | None:
+@functools.lru_cache(maxsize=8)
+def _kernel_fails(device_id: int) -> str | None:
+    """Why CuPy cannot compile the resize kernel for `device_id` (NVRTC or the CUDA headers
+    missing, say), or None; asked once per process and device."""
+    from .resize import NVRTC_OPTIONS, kernel_source
+
+    cp = cupy()
+    try:
+        with cp.cuda.Device(device_id):
+            cp.RawModule(code=kernel_source(), options=NVRTC_OPTIONS).get_function("resample_pass")
+    except Exception as exc:  # CuPy's CompileException, or an OSError loading NVRTC
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else ""
+        return f"the resize kernel does not compile here ({type(exc).__name__}: {first}); {EXTRA_HINT}"
+    return None
+
+
+def missing(backend: str, device: bool = True, device_id: int = 0) -> str | None:
     """Why the GPU path cannot run with `backend` here, or None when it can. `device=False`
-    checks the backend and the extra only (a Ray driver, whose actors have the GPUs)."""
+    checks the backend and the extra only (a Ray driver, whose actors have the GPUs);
+    otherwise the kernel must also compile for CUDA device `device_id`."""
     if backend not in FLAVOURS:  # "tensorrt" (runtime.load's name) or the flavour a runner reports
         return f"the {backend} backend runs on the CPU; the GPU path feeds TensorRT engines"
     # CuPy and the device first: importing nvImageCodec without nvJPEG2000 / nvTIFF prints
@@ -62,25 +82,27 @@ def missing(backend: str, device: bool = True) -> str | None:
         nvimgcodec()
     except UserError as exc:
         return str(exc)
-    return None
+    return _kernel_fails(device_id) if device else None
 
 
-def decide(mode: str, backend: str, device: bool = True, no_gpu: str | None = None) -> tuple[str, str | None]:
+def decide(
+    mode: str, backend: str, device: bool = True, no_gpu: str | None = None, device_id: int = 0
+) -> tuple[str, str | None]:
     """The one rule for `--decode cpu|gpu|auto`, locally and on Ray: ("cpu" or "gpu", why the
     GPU path cannot run here or None). `gpu` that cannot run is a UserError; `auto` takes
-    the GPU where it can. `device` and `no_gpu` as for `missing` (a Ray driver checks the
-    extra only and says `no_gpu` when its actors get no GPU)."""
+    the GPU where it can. `device` and `device_id` as for `missing`; a Ray driver checks the
+    extra only and says `no_gpu` when its actors get no GPU."""
     if mode not in MODES:
         raise UserError(f"--decode {mode}: expected one of {', '.join(MODES)}")
-    why = None if mode == "cpu" else (missing(backend, device) or no_gpu)
+    why = None if mode == "cpu" else (missing(backend, device, device_id=device_id) or no_gpu)
     if mode == "gpu" and why:
         raise UserError(f"--decode gpu: {why}")
     return ("gpu" if mode != "cpu" and why is None else "cpu"), why
 
 
-def choose(mode: str, backend: str) -> str:
-    """`--decode` -> "cpu" or "gpu" for a local run (`decide`), logged once."""
-    used, why = decide(mode, backend)
+def choose(mode: str, backend: str, device_id: int = 0) -> str:
+    """`--decode` -> "cpu" or "gpu" for a local run on CUDA device `device_id` (`decide`), logged once."""
+    used, why = decide(mode, backend, device_id=device_id)
     reason = f"; the GPU path cannot run here: {why}" if mode == "auto" and why else ""
     log.log(
         logging.DEBUG if mode == "cpu" else logging.INFO,  # said when the run chose, not when told

@@ -41,6 +41,9 @@ from ....core.preprocess import (
 from . import nvimgcodec
 
 log = logging.getLogger(__name__)
+# GPU memory one batched decode call may fill with decoded pixels (plus nvImageCodec's own
+# buffers): 256 photos of 12 MP would be about 9 GiB in one call; larger batches are split.
+MAX_DECODE_BYTES = 2 << 30
 
 
 @dataclass
@@ -51,6 +54,20 @@ class Decoded:
     image: Any = None
     pixels: np.ndarray | None = None
     error: str | None = None
+
+
+def decode_groups(sizes: list[int], max_bytes: int) -> list[list[int]]:
+    """Indices of `sizes` (decoded bytes) in order, grouped so that each batched decode call
+    allocates at most `max_bytes` (one image larger than that is decoded alone)."""
+    groups: list[list[int]] = []
+    total = max_bytes + 1
+    for i, n in enumerate(sizes):
+        if total + n > max_bytes:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += n
+    return groups
 
 
 def _fits_batched_decode(stream: Any) -> bool:
@@ -81,9 +98,13 @@ class BatchDecoder:
         device_id: int | None = 0,
         cfg: Preprocessing | None = None,
         size: tuple[int, int] | None = None,
+        max_bytes: int = MAX_DECODE_BYTES,
     ) -> None:
         nv = nvimgcodec()
-        self.device_id, self.cfg, self.size = device_id, cfg, size
+        self.device_id, self.cfg, self.size, self.max_bytes = device_id, cfg, size, max_bytes
+        # Files the batched decode should have decoded but that went through Pillow (it raised
+        # or returned None): reported at the end of a run, as a run may slow to CPU speed.
+        self.fallbacks, self.last_failure = 0, ""
         if device_id is None:
             self._decoder = nv.Decoder(device_id=nv.NVIMGCODEC_DEVICE_CPU_ONLY, backends=[nv.Backend(nv.CPU_ONLY)])
         else:
@@ -132,18 +153,11 @@ class BatchDecoder:
             elif stream is not None:
                 batched.append(i)
                 streams.append(stream)
-        if streams:
-            try:
-                images = self._decoder.decode(streams, params=self._params, cuda_stream=cuda_stream)
-            except Exception:  # nvImageCodec's own failure: one file's problem is not the run's
-                log.debug(
-                    "nvImageCodec's batched decode raised; its %d file(s) go through Pillow",
-                    len(streams),
-                    exc_info=True,
-                )
-                images = [None] * len(streams)
-            for i, image in zip(batched, images, strict=True):
-                out[i].image = image
+        for group in decode_groups([int(s.width) * int(s.height) * 3 for s in streams], self.max_bytes):
+            images = self._batched([streams[g] for g in group], cuda_stream)
+            for g, image in zip(group, images, strict=True):
+                out[batched[g]].image = image
+                self.fallbacks += image is None
         for i, path in enumerate(paths):
             if out[i].error is None and out[i].image is None:
                 out[i] = self.pillow(path)
@@ -154,6 +168,14 @@ class BatchDecoder:
                 if error is not None:
                     out[i] = Decoded(error=error)
         return out
+
+    def _batched(self, streams: list[Any], cuda_stream: int) -> list[Any]:
+        try:
+            return list(self._decoder.decode(streams, params=self._params, cuda_stream=cuda_stream))
+        except Exception as exc:  # nvImageCodec's own failure (out of memory too): Pillow decodes them
+            self.last_failure = f"{type(exc).__name__}: {exc}"
+            log.debug("nvImageCodec's batched decode raised; its %d file(s) go through Pillow", len(streams), exc_info=True)
+            return [None] * len(streams)
 
     def pillow(self, path: str) -> Decoded:
         """The CPU path's decode of one file."""

@@ -15,6 +15,7 @@ bounded whatever the number of files.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -42,10 +43,13 @@ class DevicePipeline:
         if transform.reduced_decode:
             log.info("--reduced-decode is a CPU-path option; the GPU path always decodes in full (exact)")
         self.transform, self.batch, self.device_id, self.waiting = transform, batch, device_id, waiting
+        self.slots = waiting + 2  # the ring: one being filled, `waiting` queued, one the consumer holds
         self.name, self.workers = "GPU pipeline", 0  # as bench's table labels pipelines
         self._cp: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ring = threading.Lock()
+        self._held, self._queued = -1, collections.deque[int]()
 
     def start(self) -> DevicePipeline:
         cp = cupy()
@@ -56,7 +60,7 @@ class DevicePipeline:
             self._decoder = BatchDecoder(cfg.exif_transpose, self.device_id, cfg, self.transform.hw)
             self._resizer = DeviceResizer(self.transform.preprocessing, self.transform.hw, self._stream)
             h, w = self.transform.hw
-            slots = self.waiting + 2
+            slots = self.slots
             self._u8 = cp.empty((slots, self.batch, h, w, 3), dtype=cp.uint8)
             self._f32 = None if self.transform.input.is_uint8 else cp.empty((slots, self.batch, 3, h, w), cp.float32)
         return self
@@ -66,6 +70,14 @@ class DevicePipeline:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        decoder = self.__dict__.get("_decoder")
+        if decoder is not None and decoder.fallbacks:
+            log.warning(
+                "%d file(s) nvImageCodec should have decoded on the GPU went through Pillow on the CPU instead%s",
+                decoder.fallbacks,
+                f" (last batched-decode error: {decoder.last_failure})" if decoder.last_failure else "",
+            )
+            decoder.fallbacks = 0
 
     def __enter__(self) -> DevicePipeline:
         return self.start()
@@ -75,12 +87,20 @@ class DevicePipeline:
 
     def batches(self, paths: Sequence[str | Path], out: Any = None) -> Iterator[Batch]:
         """Batches of `paths` in input order. `out` (a host buffer for HostPipeline) is
-        ignored: batches are assembled in this pipeline's device ring."""
+        ignored: batches are assembled in this pipeline's device ring.
+
+        The ring's contract: a batch's memory is refilled once the consumer has asked for the
+        batch after next, so by then everything reading it, on the GPU too, must be done.
+        TensorRTRunner.infer_batches keeps it: it waits for the engine to have read a batch
+        (release_inputs) before it pulls the next. The producer checks that the slot it
+        fills is neither the consumer's nor a queued one (a RuntimeError, never a silent
+        overwrite)."""
         if self._cp is None:
             raise UserError("the GPU pipeline is not started (use it as a context manager)")
         chunks = [[str(p) for p in paths[i : i + self.batch]] for i in range(0, len(paths), self.batch)]
         results: queue.Queue[Any] = queue.Queue(maxsize=self.waiting)
         self._stop.clear()
+        self._held, self._queued = -1, collections.deque[int]()  # the ring's slots in use
         self._thread = threading.Thread(target=self._produce, args=(chunks, results), daemon=True, name="gpu-decode")
         self._thread.start()
         try:
@@ -90,7 +110,12 @@ class DevicePipeline:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                slot, batch = item
+                with self._ring:
+                    self._held = self._queued.popleft()
+                if self._held != slot:
+                    raise RuntimeError(f"decode ring: batch of slot {slot} handed out as slot {self._held}")
+                yield batch
         finally:
             self._stop.set()
             while self._thread.is_alive():  # unblock a producer waiting on a full queue
@@ -114,7 +139,12 @@ class DevicePipeline:
         try:
             with self._cp.cuda.Device(self.device_id):
                 for k, chunk in enumerate(chunks):
-                    if self._stop.is_set() or not put(self._one(chunk, k % (self.waiting + 2))):
+                    slot = k % self.slots
+                    with self._ring:
+                        if slot == self._held or slot in self._queued:
+                            raise RuntimeError(f"decode ring: slot {slot} is still in use (held {self._held})")
+                        self._queued.append(slot)
+                    if self._stop.is_set() or not put((slot, self._one(chunk, slot))):
                         return
             put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it

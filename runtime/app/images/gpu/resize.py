@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -26,49 +27,15 @@ from ....core import resample
 from ....core.preprocess import Preprocessing
 from . import cupy
 
-_SOURCE = r"""
-// table: per image, 4 x int64: source address, source stride along the taps, source
-// stride along the other axis, destination address.
-extern "C" __global__ void resample_pass(
-    const long long* table, int n_in, int other0, int n_other,
-    const int* start, const int* weights, int ksize, int n_out, long long dst_tap, long long dst_other)
-{
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (long long)n_out * n_other * 3) return;
-    const long long* row = table + 4LL * blockIdx.y;
-    const unsigned char* src = (const unsigned char*)row[0];
-    long long src_tap = row[1], src_other = row[2];
-    unsigned char* dst = (unsigned char*)row[3];
-    int c = (int)(i % 3);
-    int o = (int)((i / 3) % n_other);
-    int t = (int)(i / (3LL * n_other));
-    const unsigned char* line = src + (long long)(o + other0) * src_other + c;
-    const int* w = weights + (long long)t * ksize;
-    int s = start[t];
-    int acc = 1 << 21;
-    for (int k = 0; k < ksize; ++k) {
-        int x = min(s + k, n_in - 1);
-        acc += (int)line[(long long)x * src_tap] * w[k];
-    }
-    int v = acc >> 22;
-    dst[(long long)t * dst_tap + (long long)o * dst_other + c] = (unsigned char)(v < 0 ? 0 : (v > 255 ? 255 : v));
-}
+# The kernels' source: package data, read by CuPy here, by NVRTC for every target and by
+# the host build in the tests, so all of them compile the same bytes.
+KERNELS_CU = Path(__file__).with_name("kernels.cu")
+NVRTC_OPTIONS = ("--fmad=false",)  # numpy rounds after every operation: no fused multiply-add
 
-extern "C" __global__ void normalise(
-    const unsigned char* src, float* dst, int n, int hw, float scale,
-    float m0, float m1, float m2, float s0, float s1, float s2)
-{
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (long long)n * hw * 3) return;
-    int c = (int)(i % 3);
-    long long p = (i / 3) % hw;
-    long long b = i / (3LL * hw);
-    float m = c == 0 ? m0 : (c == 1 ? m1 : m2);
-    float s = c == 0 ? s0 : (c == 1 ? s1 : s2);
-    float x = __fmul_rn((float)src[i], scale);
-    dst[(b * 3 + c) * hw + p] = __fdiv_rn(__fsub_rn(x, m), s);
-}
-"""
+
+def kernel_source() -> str:
+    return KERNELS_CU.read_text(encoding="utf-8")
+
 
 _THREADS = 256
 _MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: images per launch
@@ -134,7 +101,7 @@ class DeviceResizer:
     def __init__(self, cfg: Preprocessing, size: tuple[int, int] | None = None, stream: Any = None) -> None:
         cp = cupy()
         self.cp, self.cfg, self.size, self.stream = cp, cfg, size, stream
-        module = cp.RawModule(code=_SOURCE, options=("--fmad=false",))
+        module = cp.RawModule(code=kernel_source(), options=NVRTC_OPTIONS)
         self._pass_kernel = module.get_function("resample_pass")
         self._normalise_kernel = module.get_function("normalise")
         # A dropped plan's tables go back to CuPy's pool for the stream they were made on,

@@ -9,7 +9,9 @@ the weights on the GPU.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,18 @@ from ...dlpack import DeviceArray
 from ...errors import UserError
 from ..cuda import CudaApi
 from ..profiles import Chunk, ProfileRange
+
+log = logging.getLogger(__name__)
+MAX_LANES = 8  # execution contexts per runner: concurrent callers past this wait for one
+MAX_GRAPHS = 32  # CUDA graphs kept per lane (profile x shape x slot); the least recently used go
+
+
+def release_after(res: Resources, error: BaseException) -> None:
+    """Free `res` while `error` is on its way: a failed free is logged, never raised over it."""
+    try:
+        res.release()
+    except Exception as cleanup:  # the original error is the one to report
+        log.warning("freeing after %s also failed: %s", type(error).__name__, cleanup)
 
 
 class Resources:
@@ -34,9 +48,17 @@ class Resources:
         return handle
 
     def release(self) -> None:
+        """Free everything, going on after a free that fails (after a fatal CUDA error every
+        call fails; what can still be freed is), then raise the first error."""
+        first: BaseException | None = None
         while self._items:
             free, handle = self._items.pop()
-            free(handle)
+            try:
+                free(handle)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the rest are freed
+                first = first or exc
+        if first is not None:
+            raise first
 
 
 @dataclass
@@ -81,7 +103,7 @@ class Lane:
     resources: Resources
     profile: int = 0
     shape: tuple[int, ...] | None = None
-    graphs: dict[tuple[int, tuple[int, ...], int], int] = field(default_factory=dict)
+    graphs: OrderedDict[tuple[int, tuple[int, ...], int], int] = field(default_factory=OrderedDict)
     next_slot: int = 0
     parked: bool = False  # held by an infer_batches generator suspended at a yield
     reclaimed: bool = False  # freed by deactivate() while parked: its generator must not touch it
@@ -90,12 +112,14 @@ class Lane:
 class LanePool:
     """The lanes of one runner: lent out by `checkout`, given back by `end`, freed by `close`."""
 
-    def __init__(self, model_file: Path) -> None:
-        self.model_file = model_file
+    def __init__(self, model_file: Path, limit: int = MAX_LANES) -> None:
+        self.model_file, self.limit = model_file, limit
         self._cond = threading.Condition()
         self.free: list[Lane] = []
         self.lanes: list[Lane] = []
         self._busy = 0
+        self._making = 0  # lanes being made (not yet in self.lanes)
+        self.waiting = 0  # callers waiting for a lane because `limit` are lent out
         self._closing = False
 
     def open(self, engine: Any, cuda: CudaApi, device: int, in_bytes: int, out_bytes: int) -> None:
@@ -124,8 +148,8 @@ class LanePool:
                 res.add(cuda.free_host, h_out_ptr)
                 ev_in, ev_exec, ev_out = (res.add(cuda.event_destroy, cuda.event_create()) for _ in range(3))
                 slots.append(Slot(d_in, d_out, h_in_ptr, h_in, h_out_ptr, h_out, ev_in, ev_exec, ev_out, index=i))
-        except BaseException:
-            res.release()
+        except BaseException as exc:
+            release_after(res, exc)
             raise
         lane = Lane(context, h2d, compute, d2h, slots=slots, resources=res)
         with self._cond:
@@ -134,17 +158,37 @@ class LanePool:
 
     def checkout(self) -> Lane:
         with self._cond:
+            # Bounded: past `limit` lanes a caller waits for one to come back rather than make
+            # another context (each holds its activation memory and two slots of buffers).
+            self.waiting += 1
+            try:
+                while not self._closing and not self.free and len(self.lanes) + self._making >= self.limit:
+                    self._cond.wait()
+            finally:
+                self.waiting -= 1
             if self._closing:
                 raise UserError(f"{self.model_file}: the runner is being deactivated")
             lane = self.free.pop() if self.free else None
             self._busy += 1
+            self._making += lane is None
+        # The current device is per thread: set it before anything is made on it (a new
+        # lane's context, streams and buffers) or used (a lane another thread made).
+        try:
+            self._cuda.set_device(self._device)
+        except BaseException:
+            with self._cond:
+                self._making -= lane is None
+            self._checkin(lane)
+            raise
         if lane is None:
             try:
                 lane = self._new_lane()
             except BaseException:
                 self._checkin(None)
                 raise
-        self._cuda.set_device(self._device)  # the current device is per thread
+            finally:
+                with self._cond:
+                    self._making -= 1
         return lane
 
     def _checkin(self, lane: Lane | None) -> None:
@@ -186,6 +230,7 @@ class LanePool:
         """Wait for running calls, then free every lane (`cuda` None: nothing was allocated)."""
         with self._cond:
             self._closing = True
+            self._cond.notify_all()  # callers waiting for a lane give up
             # A lane parked in a suspended infer_batches generator (one its caller stopped
             # iterating but still holds) would never come back: reclaim it instead of waiting.
             while self._busy > sum(lane.parked for lane in self.lanes):
@@ -195,10 +240,21 @@ class LanePool:
                 if lane.parked:
                     lane.reclaimed = True
                     self._busy -= 1
-        for lane in lanes:
+        first: BaseException | None = None
+        for lane in lanes:  # every lane is freed, even after one fails; the first error is raised
+            res = Resources()
             if cuda is not None:
                 for graph in lane.graphs.values():
-                    cuda.graph_destroy(graph)
+                    res.add(cuda.graph_destroy, graph)
             lane.graphs.clear()
-            lane.resources.release()
+            try:
+                res.release()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                first = first or exc
+            try:
+                lane.resources.release()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                first = first or exc
             lane.context = None
+        if first is not None:
+            raise first

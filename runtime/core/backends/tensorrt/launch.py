@@ -2,7 +2,9 @@
 
 CUDA graphs (`cuda_graph=True`): the first run of each (profile, shape, slot) is
 executed normally, then captured; later runs of it replay the graph, which skips
-TensorRT's per-launch host work. Capture binds the slot's device buffers, so GPU input
+TensorRT's per-launch host work. A lane keeps the MAX_GRAPHS most recently used graphs.
+TensorRT-RTX engines refuse --cuda-graph (runner.py): RTX picks its kernels at run time and
+documents capture rules (user allocation, isStreamCapturable) this runner does not follow. Capture binds the slot's device buffers, so GPU input
 is copied into the slot first instead of being read in place (see pipeline.py).
 """
 
@@ -13,7 +15,7 @@ from ...manifest import INPUT_NAME, OUTPUT_NAME
 from ..cuda import CudaApi
 from ..profiles import ProfileRange
 from .engine import EngineRun
-from .lanes import Lane, Slot
+from .lanes import MAX_GRAPHS, Lane, Slot
 
 
 def launch(
@@ -35,6 +37,7 @@ def launch(
     key = (profile.index, shape, slot.index)
     graph = lane.graphs.get(key) if run.cuda_graph else None
     if graph is not None:
+        lane.graphs.move_to_end(key)
         cuda.graph_launch(graph, lane.compute)
         return
     for name, ptr in ((INPUT_NAME, input_ptr), (OUTPUT_NAME, slot.d_out)):
@@ -44,15 +47,21 @@ def launch(
         raise UserError(f"TensorRT execution failed for input shape {shape}")
     if run.cuda_graph:
         # The run above has applied the new shape; now record the same launch.
+        ok = False
         cuda.begin_capture(lane.compute)
         try:
-            ok = ctx.execute_async_v3(lane.compute)
-        finally:
+            ok = bool(ctx.execute_async_v3(lane.compute))
+        finally:  # also when execute raised: the capture is ended and its graph freed
             captured = cuda.end_capture(lane.compute)
+            if not ok:
+                cuda.graph_destroy(captured)
         if not ok:
-            cuda.graph_destroy(captured)
             raise UserError(
                 f"{run.model_file}: TensorRT could not be captured into a CUDA graph for shape {shape}; "
                 "run without --cuda-graph"
             )
         lane.graphs[key] = captured
+        if len(lane.graphs) > MAX_GRAPHS:  # bounded: a run over ever new shapes keeps at most MAX_GRAPHS
+            _, oldest = lane.graphs.popitem(last=False)
+            cuda.synchronize(lane.compute)  # it may have been launched on this stream and not yet run
+            cuda.graph_destroy(oldest)

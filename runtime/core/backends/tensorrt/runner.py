@@ -10,7 +10,9 @@ what the engine says about itself (engine.py).
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import weakref
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +30,7 @@ from ...tensorrt_options import TensorRTOptions
 from ..cuda import NO_GPU, CudaApi, default_cuda
 from ..profiles import ProfileSet
 from .engine import FLOAT32_BYTES, EngineRun, check_io, check_validity, profile_shapes
-from .lanes import Batch, Lane, LanePool
+from .lanes import Batch, Lane, LanePool, Resources, release_after
 from .schedule import Pipeline
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ class TensorRTRunner(Runner):
         self.options = options or TensorRTOptions()
         self._cuda_override = cuda
         self._lanes = LanePool(self.model_file)
-        self._pinned: list[tuple[int, int, bool]] = []  # (pointer, bytes, owned: cudaMallocHost vs registered)
+        self._pinned: list[tuple[int, int]] = []  # pin(): (pointer, bytes) registered until deactivate()
+        self._host_buffers: list[tuple[int, int, weakref.finalize]] = []  # host_buffer(): owned by their arrays
         self.deserialisations = 0  # how many times this runner deserialised its engine (one, per activation)
 
     # -- life cycle -------------------------------------------------------------------
@@ -57,6 +60,11 @@ class TensorRTRunner(Runner):
         self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
         flavour = self.meta.flavour if self.meta else default_flavour()
         self.backend = flavour
+        if flavour == TENSORRT_RTX and self.options.cuda_graph:
+            raise UserError(
+                f"{self.model_file}: --cuda-graph is not supported for TensorRT-RTX engines (RTX chooses kernels "
+                "at run time and needs its own capture rules); run without --cuda-graph"
+            )
         self.cuda: CudaApi = self._cuda_for(flavour)
         gpu = self.cuda.device(self.options.device) if self.cuda.device_count() > 0 else None
         manifest = find_manifest(self.model_file)
@@ -141,13 +149,22 @@ class TensorRTRunner(Runner):
     def _deactivate(self) -> None:
         """Free what exists: also called on a runner whose activation failed part-way."""
         cuda = self.__dict__.get("cuda")
-        self._lanes.close(cuda)
-        for ptr, _, owned in reversed(self._pinned):
-            if cuda is not None:
-                (cuda.free_host if owned else cuda.host_unregister)(ptr)
+        if cuda is not None and "engine" in self.__dict__:  # this thread's current device may be another
+            cuda.set_device(self.options.device)
+        res = Resources()  # after the lanes; freed even when freeing a lane failed
+        if cuda is not None:
+            for ptr, _ in self._pinned:
+                res.add(cuda.host_unregister, ptr)
         self._pinned = []
-        for name in ("engine", "_runtime"):
-            self.__dict__.pop(name, None)
+        try:
+            self._lanes.close(cuda)
+        except BaseException as exc:
+            release_after(res, exc)
+            raise
+        finally:
+            for name in ("engine", "_runtime"):
+                self.__dict__.pop(name, None)
+        res.release()
 
     # -- engine description -------------------------------------------------------------
     def accepts(self, shape: tuple[int, ...]) -> bool:
@@ -164,14 +181,20 @@ class TensorRTRunner(Runner):
 
     # -- host memory --------------------------------------------------------------------
     def host_buffer(self, shape: tuple[int, ...], dtype: str | None = None) -> np.ndarray:
-        """Page-locked host memory, freed at deactivate(); `infer` copies from it to the GPU
-        directly (no staging copy). Fill it with a batch, call `infer` on it or a slice."""
+        """Page-locked host memory that the returned array owns: freed when the last array
+        over it is collected, never under it (so it outlives deactivate() if kept). `infer`
+        copies from it to the GPU directly (no staging copy): fill it, infer on it or a slice."""
         self._require_active("host_buffer")
         dt = np.dtype(dtype or self.input_spec.dtype)
         nbytes = int(np.prod(shape)) * dt.itemsize
-        ptr, view = self.cuda.malloc_host(max(nbytes, 1))
-        self._pinned.append((ptr, max(nbytes, 1), True))
-        return view[:nbytes].view(dt).reshape(shape)
+        size = max(nbytes, 1)
+        self.cuda.set_device(self.options.device)  # page-locked for this device's context
+        ptr, _ = self.cuda.malloc_host(size)
+        owner = (ctypes.c_uint8 * size).from_address(ptr)  # numpy's base: alive while any view is
+        freed = weakref.finalize(owner, self.cuda.free_host, ptr)
+        freed.atexit = False  # at exit the CUDA runtime may be gone; the process frees it anyway
+        self._host_buffers = [b for b in self._host_buffers if b[2].alive] + [(ptr, size, freed)]
+        return np.frombuffer(memoryview(owner), np.uint8)[:nbytes].view(dt).reshape(shape)
 
     def pin(self, array: np.ndarray) -> np.ndarray:
         """Page-lock an existing C-contiguous array (shared memory filled by worker
@@ -179,8 +202,9 @@ class TensorRTRunner(Runner):
         self._require_active("pin")
         if not array.flags.c_contiguous or array.nbytes == 0:
             raise UserError("pin: expected a non-empty C-contiguous array")
+        self.cuda.set_device(self.options.device)
         self.cuda.host_register(int(array.ctypes.data), int(array.nbytes))
-        self._pinned.append((int(array.ctypes.data), int(array.nbytes), False))
+        self._pinned.append((int(array.ctypes.data), int(array.nbytes)))
         return array
 
     def _is_pinned(self, array: np.ndarray) -> bool:
@@ -188,7 +212,9 @@ class TensorRTRunner(Runner):
             return False
         start = int(array.ctypes.data)
         end = start + int(array.nbytes)
-        return any(ptr <= start and end <= ptr + size for ptr, size, _ in self._pinned)
+        return any(ptr <= start and end <= ptr + size for ptr, size in self._pinned) or any(
+            ptr <= start and end <= ptr + size and freed.alive for ptr, size, freed in self._host_buffers
+        )
 
     # -- inference ------------------------------------------------------------------------
     def _infer(self, images: np.ndarray) -> np.ndarray:
@@ -248,16 +274,19 @@ class TensorRTRunner(Runner):
         return Batch(out, 0, images, self._is_pinned(images))
 
     def _device_batch(self, images: Any, lane: Lane) -> Batch:
+        # The device first: the stream handed to __dlpack__ is this runner's device's, which
+        # a producer on another device must not be asked to wait on.
+        device = dlpack_device(images)
+        if device is not None and is_gpu(device) and device[1] != self.options.device:
+            raise UserError(
+                f"input '{INPUT_NAME}' | got a tensor on CUDA device {device[1]} | this runner uses device "
+                f"{self.options.device}"
+            )
         view = from_dlpack(images, lane.h2d)
         check_input(view.shape, view.dtype, self.input_spec)
         if not view.contiguous:
             raise UserError(
                 f"input '{INPUT_NAME}' | got a strided GPU tensor | expected a C-contiguous one (.contiguous())"
-            )
-        if view.device_id != self.options.device:
-            raise UserError(
-                f"input '{INPUT_NAME}' | got a tensor on CUDA device {view.device_id} | this runner uses device "
-                f"{self.options.device}"
             )
         out = np.empty((view.shape[0], self.num_classes), np.float32)
         return Batch(out, 0, view, False)
