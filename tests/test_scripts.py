@@ -135,3 +135,11 @@ def test_gpu_only_scripts_say_so_in_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith("error: ") and "needs a CUDA GPU" in res.stderr
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_import_cost_tiny_run(tmp_path: Path) -> None:
+    res = run_script(ROOT / "scripts" / "import_cost.py", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    last = res.stdout.strip().splitlines()[-1]
+    assert "lines in" in last and "none of argparse, tqdm, PIL loaded" in last
+    assert sorted(tmp_path.iterdir()) == []

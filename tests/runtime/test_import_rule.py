@@ -97,3 +97,70 @@ def test_only_the_preprocessing_module_imports_pillow() -> None:
         if any(name.split(".")[0] == "PIL" for _, name in _imported_names(path))
     )
     assert users == ["preprocess.py", "resample.py"]
+
+
+# --- what serving an engine loads -------------------------------------------------------
+
+SERVING_LINES = 1500  # of this project's code, for import runtime + load + manifest + parity + the TensorRT runner
+
+
+def _import_cost() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("import_cost", ROOT / "scripts" / "import_cost.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_serving_an_engine_imports_little_and_no_command_line_code() -> None:
+    cost = _import_cost()
+    result = cost.measure()  # type: ignore[attr-defined]
+    lines = sum(n for _, n in result["rows"])
+    print(f"\nserving an engine imports {lines} lines in {len(result['rows'])} modules of this project")
+    assert result["unwanted"] == []
+    assert not any(name.startswith("runtime.app") for name, _ in result["rows"])
+    assert lines <= SERVING_LINES, result["rows"]
+
+
+_ACTIVATED = """
+import json, pathlib, sys
+import numpy as np
+from tests.fakes import fake_tensorrt
+import runtime
+class Patch:  # what fake_tensorrt.install needs of pytest's monkeypatch (pytest imports argparse)
+    def setitem(self, d, k, v): d[k] = v
+    def setattr(self, obj, name, value, raising=True): setattr(obj, name, value)
+fake_tensorrt.install(Patch())
+d = pathlib.Path(sys.argv[1])
+engine = fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32], [2, 3, 32, 32], [4, 3, 32, 32]]], d / "model.onnx")
+with runtime.load(engine) as runner:
+    runner.infer(np.zeros((2, 3, 32, 32), np.float32))
+    ok, _ = runtime.core.golden.run_parity(engine), None
+rows = [(n, len(pathlib.Path(m.__file__).read_text().splitlines())) for n, m in sorted(sys.modules.items())
+        if n.split(".")[0] == "runtime" and getattr(m, "__file__", None)]
+print(json.dumps({"rows": rows, "unwanted": [m for m in ("argparse", "tqdm", "PIL") if m in sys.modules]}))
+"""
+
+
+def test_activating_an_engine_loads_no_command_line_code(digits_export: Path, tmp_path: Path) -> None:
+    """Activate an engine (the test double's TensorRT and CUDA), infer and check parity: the
+    whole serving path, as far as a CPU can run it. Its figure is printed (-s)."""
+    import json
+    import shutil
+
+    for name in ("model.onnx", "model.json", "golden.npz"):
+        shutil.copy(digits_export / name, tmp_path / name)
+    out = subprocess.run(
+        [sys.executable, "-c", "import runtime.core.golden\n" + _ACTIVATED, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    lines = sum(n for _, n in result["rows"])
+    print(f"\nactivating an engine, inferring and checking parity loads {lines} lines in {len(result['rows'])} modules")
+    assert not any(name.startswith("runtime.app") for name, _ in result["rows"])
+    assert result["unwanted"] == []

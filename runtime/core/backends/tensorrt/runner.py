@@ -1,40 +1,34 @@
 """TensorRT backend (both flavours): one deserialised engine, an execution context per
 concurrent caller, and copies that overlap compute.
 
-Life cycle (Polygraphy's): `activate()` checks the sidecar, deserialises the engine once
-and makes the first lane; `infer()` runs; `deactivate()` waits for running calls and
-frees everything. Beside this file: the lanes (lanes.py), the double-buffered copy and
-execute pipeline (pipeline.py), one chunk's launch and its CUDA graph (launch.py), and
-what the engine says about itself (engine.py).
+Life cycle (Polygraphy's): `activate()` checks the sidecar, the GPU and the library,
+deserialises the engine once and opens an ActiveEngine (active.py: its lanes, host
+buffers and inference); `infer()` runs on it; `deactivate()` waits for running calls and
+frees everything. Importing this module loads only the life cycle: what activation
+needs (the sidecar's checks, CUDA, the engine's machinery) is imported by `activate()`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import weakref
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...dlpack import dlpack_device, from_dlpack, is_gpu
-from ...engine_meta import EngineMeta, check_device, check_library, check_provenance, read_sidecar
 from ...errors import UserError
-from ...flavours import TENSORRT_RTX, default_flavour, import_flavour
-from ...manifest import INPUT_NAME, InputSpec, find_manifest
-from ...runner import Runner, check_input
+from ...runner import Runner
 from ...tensorrt_options import TensorRTOptions
-from ..cuda import NO_GPU, CudaApi, default_cuda
-from ..profiles import ProfileSet
-from .engine import FLOAT32_BYTES, EngineRun, check_io, check_validity, profile_shapes
-from .lanes import Batch, Lane, LanePool, Resources, release_after
-from .schedule import Pipeline
 
 if TYPE_CHECKING:
     import tensorrt as trt
+
+    from ...engine_meta import EngineMeta
+    from ..cuda import CudaApi
+    from .active import ActiveEngine
+    from .lanes import LanePool
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +42,16 @@ class TensorRTRunner(Runner):
         super().__init__(engine_file)
         self.options = options or TensorRTOptions()
         self._cuda_override = cuda
-        self._lanes = LanePool(self.model_file)
-        self._pinned: list[tuple[int, int]] = []  # pin(): (pointer, bytes) registered until deactivate()
-        self._host_buffers: list[tuple[int, int, weakref.finalize]] = []  # host_buffer(): owned by their arrays
+        self._active_engine: ActiveEngine | None = None
         self.deserialisations = 0  # how many times this runner deserialised its engine (one, per activation)
 
     # -- life cycle -------------------------------------------------------------------
     def _activate(self) -> None:
+        from ...engine_meta import check_device, check_library, check_provenance, read_sidecar
+        from ...flavours import TENSORRT_RTX, default_flavour, import_flavour
+        from ...manifest import InputSpec, find_manifest
+        from .active import ActiveEngine
+
         if not self.model_file.is_file():
             raise UserError(f"{self.model_file}: no such file")
         self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
@@ -83,29 +80,24 @@ class TensorRTRunner(Runner):
             check_library(self.meta, self.model_file, str(getattr(trt_module, "__version__", "unknown")))
         self.cuda.set_device(self.options.device)
         self.engine: trt.ICudaEngine = self._deserialise(trt_module)
-        sidecar_spec = InputSpec(self.meta.input_dtype) if self.meta is not None else None
-        io = check_io(self.model_file, self.engine, trt_module, manifest.input_spec if manifest else None, sidecar_spec)
-        self.input_spec, self.num_classes = io.input_spec, io.num_classes
-        self.profiles = ProfileSet.from_shapes(
-            [profile_shapes(self.model_file, self.engine, i) for i in range(self.engine.num_optimization_profiles)]
-        )
-        self._in_bytes = self.profiles.max_elements * io.in_itemsize
-        self._out_bytes = self.profiles.max_batch * self.num_classes * FLOAT32_BYTES
-        self._run = EngineRun(
-            self.model_file, self.profiles, self.num_classes, io.in_itemsize, self.options.cuda_graph, trt_module.Dims
-        )
-        self._lanes.open(self.engine, self.cuda, self.options.device, self._in_bytes, self._out_bytes)
+        specs = (manifest.input_spec if manifest else None, InputSpec(self.meta.input_dtype) if self.meta else None)
+        active = ActiveEngine(self.model_file, self.options, self.cuda, self.engine, trt_module, specs)
+        self._active_engine = active
+        self.input_spec, self.num_classes, self.profiles = active.input_spec, active.num_classes, active.profiles
         log.info(
             "%s engine %s: %d profile(s), %s input, buffers 2 x %.1f MiB per context%s",
             flavour,
             self.model_file.name,
             len(self.profiles.ranges),
             self.input_spec.dtype,
-            self._in_bytes / 2**20,
+            active.in_bytes / 2**20,
             ", CUDA graphs" if self.options.cuda_graph else "",
         )
 
     def _cuda_for(self, flavour: str) -> CudaApi:
+        from ...flavours import TENSORRT_RTX
+        from ..cuda import NO_GPU, default_cuda
+
         try:
             return self._cuda_override or default_cuda()
         except UserError as exc:  # no cuda-python: say what the engine needs, not only what is missing
@@ -119,6 +111,9 @@ class TensorRTRunner(Runner):
     def check_requirements(self) -> None:
         """The file, its sidecar, cuda-python and the flavour's library, as `activate()`
         checks them, but without a GPU (a Ray driver may have none)."""
+        from ...engine_meta import read_sidecar
+        from ...flavours import default_flavour, import_flavour
+
         super().check_requirements()
         meta = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
         flavour = meta.flavour if meta else default_flavour()
@@ -126,6 +121,8 @@ class TensorRTRunner(Runner):
         import_flavour(flavour)
 
     def _deserialise(self, trt_module: ModuleType) -> trt.ICudaEngine:
+        from .engine import check_validity
+
         self._trt_logger = trt_module.Logger(trt_module.Logger.WARNING)
         self._runtime: trt.Runtime = trt_module.Runtime(self._trt_logger)
         if self.meta is None or self.meta.version_compatible:
@@ -151,20 +148,20 @@ class TensorRTRunner(Runner):
         cuda = self.__dict__.get("cuda")
         if cuda is not None and "engine" in self.__dict__:  # this thread's current device may be another
             cuda.set_device(self.options.device)
-        res = Resources()  # after the lanes; freed even when freeing a lane failed
-        if cuda is not None:
-            for ptr, _ in self._pinned:
-                res.add(cuda.host_unregister, ptr)
-        self._pinned = []
+        active, self._active_engine = self._active_engine, None
         try:
-            self._lanes.close(cuda)
-        except BaseException as exc:
-            release_after(res, exc)
-            raise
+            if active is not None:
+                active.close()
         finally:
             for name in ("engine", "_runtime"):
                 self.__dict__.pop(name, None)
-        res.release()
+
+    @property
+    def _engine_state(self) -> ActiveEngine:
+        if self._active_engine is None:
+            self._require_active()
+        assert self._active_engine is not None
+        return self._active_engine
 
     # -- engine description -------------------------------------------------------------
     def accepts(self, shape: tuple[int, ...]) -> bool:
@@ -173,120 +170,29 @@ class TensorRTRunner(Runner):
     def describe(self) -> str:
         return f"{self.backend}:{self.model_file.name}" + ("+graph" if self.options.cuda_graph else "")
 
-    # -- lanes ----------------------------------------------------------------------------
     @property
     def contexts(self) -> int:
         """Execution contexts made so far (one per concurrent caller, at most)."""
-        return len(self._lanes.lanes)
+        return len(self._active_engine.lanes.lanes) if self._active_engine else 0
 
-    # -- host memory --------------------------------------------------------------------
+    @property
+    def _lanes(self) -> LanePool:
+        return self._engine_state.lanes
+
+    # -- host memory and inference ------------------------------------------------------
     def host_buffer(self, shape: tuple[int, ...], dtype: str | None = None) -> np.ndarray:
         """Page-locked host memory that the returned array owns: freed when the last array
         over it is collected, never under it (so it outlives deactivate() if kept). `infer`
         copies from it to the GPU directly (no staging copy): fill it, infer on it or a slice."""
         self._require_active("host_buffer")
-        dt = np.dtype(dtype or self.input_spec.dtype)
-        nbytes = int(np.prod(shape)) * dt.itemsize
-        size = max(nbytes, 1)
-        self.cuda.set_device(self.options.device)  # page-locked for this device's context
-        ptr, _ = self.cuda.malloc_host(size)
-        owner = (ctypes.c_uint8 * size).from_address(ptr)  # numpy's base: alive while any view is
-        freed = weakref.finalize(owner, self.cuda.free_host, ptr)
-        freed.atexit = False  # at exit the CUDA runtime may be gone; the process frees it anyway
-        self._host_buffers = [b for b in self._host_buffers if b[2].alive] + [(ptr, size, freed)]
-        return np.frombuffer(memoryview(owner), np.uint8)[:nbytes].view(dt).reshape(shape)
+        return self._engine_state.host_buffer(shape, np.dtype(dtype or self.input_spec.dtype))
 
-    def pin(self, array: np.ndarray) -> np.ndarray:
-        """Page-lock an existing C-contiguous array (shared memory filled by worker
-        processes, say) until deactivate(), so `infer` copies from it without staging."""
-        self._require_active("pin")
-        if not array.flags.c_contiguous or array.nbytes == 0:
-            raise UserError("pin: expected a non-empty C-contiguous array")
-        self.cuda.set_device(self.options.device)
-        self.cuda.host_register(int(array.ctypes.data), int(array.nbytes))
-        self._pinned.append((int(array.ctypes.data), int(array.nbytes)))
-        return array
-
-    def _is_pinned(self, array: np.ndarray) -> bool:
-        if not array.flags.c_contiguous:
-            return False
-        start = int(array.ctypes.data)
-        end = start + int(array.nbytes)
-        return any(ptr <= start and end <= ptr + size for ptr, size in self._pinned) or any(
-            ptr <= start and end <= ptr + size and freed.alive for ptr, size, freed in self._host_buffers
-        )
-
-    # -- inference ------------------------------------------------------------------------
     def _infer(self, images: np.ndarray) -> np.ndarray:
-        return self._run_batches([images], self._host_batch)[0]
+        return self._engine_state.infer_host(images)
 
     def _infer_device(self, images: Any) -> np.ndarray:
-        return self._run_batches([images], self._device_batch)[0]
+        return self._engine_state.infer_device(images)
 
     def infer_batches(self, batches: Iterable[Any]) -> Generator[np.ndarray, None, None]:
         self._require_active()
-        lane = self._lanes.checkout()
-        try:
-            pipe = Pipeline(self._run, self.cuda, lane)
-            previous: Batch | None = None
-            for images in batches:
-                batch = self._prepare(images, lane)
-                pipe.submit(batch)
-                pipe.release_inputs()  # the caller may now refill this batch's memory
-                if previous is not None:
-                    pipe.finish(previous)
-                    yield from self._lanes.parked(lane, previous.out)
-                previous = batch
-            if previous is not None:
-                pipe.finish(previous)
-                yield from self._lanes.parked(lane, previous.out)
-        finally:
-            self._lanes.end(lane)
-
-    def _run_batches(self, items: list[Any], prepare: Callable[[Any, Lane], Batch]) -> list[np.ndarray]:
-        lane = self._lanes.checkout()
-        try:
-            pipe = Pipeline(self._run, self.cuda, lane)
-            batches = [prepare(x, lane) for x in items]
-            for b in batches:
-                pipe.submit(b)
-            for b in batches:
-                pipe.finish(b)
-            return [b.out for b in batches]
-        finally:
-            self._lanes.end(lane)
-
-    def _prepare(self, images: Any, lane: Lane) -> Batch:
-        """One item of `infer_batches`, checked as `infer` checks its input."""
-        device = dlpack_device(images)
-        if is_gpu(device):
-            return self._device_batch(images, lane)
-        host = np.from_dlpack(images) if device is not None and not isinstance(images, np.ndarray) else images
-        if not isinstance(host, np.ndarray):
-            raise UserError(
-                f"input '{INPUT_NAME}' | got a {type(images).__name__} | expected a numpy array or a DLPack tensor"
-            )
-        check_input(host.shape, str(host.dtype), self.input_spec)
-        return self._host_batch(host, lane)
-
-    def _host_batch(self, images: np.ndarray, lane: Lane) -> Batch:
-        out = np.empty((images.shape[0], self.num_classes), np.float32)
-        return Batch(out, 0, images, self._is_pinned(images))
-
-    def _device_batch(self, images: Any, lane: Lane) -> Batch:
-        # The device first: the stream handed to __dlpack__ is this runner's device's, which
-        # a producer on another device must not be asked to wait on.
-        device = dlpack_device(images)
-        if device is not None and is_gpu(device) and device[1] != self.options.device:
-            raise UserError(
-                f"input '{INPUT_NAME}' | got a tensor on CUDA device {device[1]} | this runner uses device "
-                f"{self.options.device}"
-            )
-        view = from_dlpack(images, lane.h2d)
-        check_input(view.shape, view.dtype, self.input_spec)
-        if not view.contiguous:
-            raise UserError(
-                f"input '{INPUT_NAME}' | got a strided GPU tensor | expected a C-contiguous one (.contiguous())"
-            )
-        out = np.empty((view.shape[0], self.num_classes), np.float32)
-        return Batch(out, 0, view, False)
+        return self._engine_state.infer_batches(batches)
