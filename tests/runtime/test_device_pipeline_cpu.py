@@ -22,6 +22,7 @@ from runtime.core import resample  # noqa: E402
 from runtime.core.manifest import InputSpec  # noqa: E402
 from runtime.core.preprocess import Preprocessing, open_image, to_tensor  # noqa: E402
 from tests.kernel_host import host_cupy  # noqa: E402
+from tests.runtime.test_gpu_decode import host_pixels  # noqa: E402
 
 CFG = Preprocessing(32, 0.9, "bicubic", (0.5, 0.4, 0.3), (0.2, 0.3, 0.4))
 if host_cupy.compiler() is None:
@@ -138,7 +139,7 @@ def test_a_batched_decode_is_split_to_fit_its_memory_budget(files: list[str]) ->
     out = decoder.decode(good)
     assert max(calls) <= 2 and sum(calls) == len(good) and decoder.fallbacks == 0
     for path, d in zip(good, out, strict=True):
-        assert np.array_equal(decode.host_pixels(d), np.asarray(open_image(path))), path
+        assert np.array_equal(host_pixels(d), np.asarray(open_image(path))), path
 
 
 def test_a_ray_actor_call_holds_several_batches_so_decode_overlaps_inference(cpu: Any, files: list[str]) -> None:

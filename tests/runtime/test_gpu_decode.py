@@ -18,7 +18,7 @@ from runtime.core.preprocess import ORIENTATION, Preprocessing, open_image, to_t
 
 pytest.importorskip("nvidia.nvimgcodec", reason="the gpu-images extra is not installed")
 
-from runtime.app.images.gpu.decode import BatchDecoder, host_pixels  # noqa: E402
+from runtime.app.images.gpu.decode import BatchDecoder, DecodeResult  # noqa: E402
 
 CFG = Preprocessing(224, 0.875, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
@@ -141,3 +141,12 @@ def test_a_batched_decode_that_raises_sends_its_files_through_pillow(
         assert d.error is None and d.image is None and d.pixels is not None, path
         assert np.array_equal(d.pixels, np.asarray(open_image(path)))
     assert "batched decode raised" in caplog.text and "nvImageCodec: decode failed" in caplog.text
+
+
+def host_pixels(d: DecodeResult) -> np.ndarray:
+    """A decoded file's pixels on the host (a copy from the GPU where decoded there)."""
+    if d.pixels is not None:
+        return d.pixels
+    if d.image is None:
+        raise ValueError(f"no pixels: {d.error}")
+    return np.asarray(d.image.cpu())

@@ -44,7 +44,8 @@ def test_kernel_is_bit_identical_to_the_reference(cfg: Preprocessing) -> None:
 
 def test_gpu_decode_within_one_level_of_pillow(tmp_path: Path) -> None:
     pytest.importorskip("cupy")
-    from runtime.app.images.gpu.decode import BatchDecoder, host_pixels
+    from runtime.app.images.gpu.decode import BatchDecoder
+    from tests.runtime.test_gpu_decode import host_pixels
 
     rng = np.random.default_rng(1)
     base = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((500, 375))

@@ -545,7 +545,7 @@ def test_actor_gpu_decode_matches_the_cpu_stage(digits_export: Path, images: Pat
                 diff = np.abs(host[r].astype(int) - want).max()
                 assert diff == 0 if paths[first + i].endswith(".png") else diff <= 2, paths[first + i]
     finally:
-        decoder.close()
+        decoder.pipeline.close()
 
 
 @pytest.mark.parametrize("cpus", [1, 2])

@@ -79,7 +79,7 @@ def decode_in_actors(mode: str, backend: str, gpus_per_actor: float) -> bool:
     return on_gpu
 
 
-Decoded = tuple[int, Any, list[int], dict[int, str]]  # first row, images of the ok rows, ok, errors
+ActorBatch = tuple[int, Any, list[int], dict[int, str]]  # first row, images of the ok rows, ok, errors
 
 
 class ActorDecoder:
@@ -102,7 +102,7 @@ class ActorDecoder:
         else:
             log.warning("Ray actor: decoding with Pillow on this actor (--decode auto: %s)", why)
 
-    def batches(self, paths: list[str]) -> Iterator[Decoded]:
+    def batches(self, paths: list[str]) -> Iterator[ActorBatch]:
         """(first row, images, ok, errors) for `paths`, in order, one batch at a time. GPU
         images live in the pipeline's device ring until the next batch is asked for."""
         if self.pipeline is None:
@@ -114,12 +114,8 @@ class ActorDecoder:
             yield first, b.images, b.ok, b.errors
             first += len(b.paths)
 
-    def close(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.close()
 
-
-def from_cpu_stage(batch: dict[str, np.ndarray]) -> Decoded:
+def from_cpu_stage(batch: dict[str, np.ndarray]) -> ActorBatch:
     """decode_batch's output as (first row, images of the ok rows, ok, errors)."""
     errors = {i: str(e) for i, e in enumerate(batch["error"]) if e}
     ok = [i for i in range(len(batch["error"])) if i not in errors]

@@ -24,7 +24,7 @@ from ...core.loader import TensorRTOptions, load
 from ...core.manifest import load_manifest
 from ..classify import top_k_records
 from ..images.transform import ImageTransform
-from .decoding import ActorDecoder, Decoded, decode_batch, decode_in_actors, decode_task_memory, from_cpu_stage
+from .decoding import ActorBatch, ActorDecoder, decode_batch, decode_in_actors, decode_task_memory, from_cpu_stage
 from .options import RAY_HINT, RayOptions
 from .paths import column_like, name, text
 
@@ -94,12 +94,12 @@ class Classifier:
             }
         )
 
-    def _decoded(self, batch: dict[str, np.ndarray], cells: list[Any]) -> Iterable[Decoded]:
+    def _decoded(self, batch: dict[str, np.ndarray], cells: list[Any]) -> Iterable[ActorBatch]:
         """The batch's (first row, images, ok, errors), decoded by the CPU stage or here."""
         if self.decoder is None:
             return [from_cpu_stage(batch)]
         if self.decoder.refused:  # --decode gpu on an actor that cannot: the job fails on it
-            refused: Decoded = (0, None, [], dict.fromkeys(range(len(cells)), INFERENCE_FAILED + self.decoder.refused))
+            refused: ActorBatch = (0, None, [], dict.fromkeys(range(len(cells)), INFERENCE_FAILED + self.decoder.refused))
             return [refused]
         return self.decoder.batches([name(c) for c in cells])
 

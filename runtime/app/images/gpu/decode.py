@@ -47,7 +47,7 @@ MAX_DECODE_BYTES = 2 << 30
 
 
 @dataclass
-class Decoded:
+class DecodeResult:
     """One file's outcome: `image` (an nvImageCodec image, HxWx3 uint8 RGB), or `pixels`
     (host uint8 HxWx3 from Pillow), or `error` (why it is skipped, without the path)."""
 
@@ -141,9 +141,9 @@ class BatchDecoder:
             return str(exc)
         return None
 
-    def decode(self, paths: list[str], cuda_stream: int = 0) -> list[Decoded]:
+    def decode(self, paths: list[str], cuda_stream: int = 0) -> list[DecodeResult]:
         """Decode `paths`; results in the same order, one per path."""
-        out = [Decoded() for _ in paths]
+        out = [DecodeResult() for _ in paths]
         batched: list[int] = []
         streams: list[Any] = []
         for i, path in enumerate(paths):
@@ -166,7 +166,7 @@ class BatchDecoder:
                 height, width = (int(n) for n in found.shape[:2])
                 error = self.resize_error(width, height)
                 if error is not None:
-                    out[i] = Decoded(error=error)
+                    out[i] = DecodeResult(error=error)
         return out
 
     def _batched(self, streams: list[Any], cuda_stream: int) -> list[Any]:
@@ -177,21 +177,12 @@ class BatchDecoder:
             log.debug("nvImageCodec's batched decode raised; its %d file(s) go through Pillow", len(streams), exc_info=True)
             return [None] * len(streams)
 
-    def pillow(self, path: str) -> Decoded:
+    def pillow(self, path: str) -> DecodeResult:
         """The CPU path's decode of one file."""
         try:
             img = open_image(Path(path), exif_transpose=self.exif_transpose)
         except ImageError as exc:
-            return Decoded(error=str(exc).removeprefix(f"{path}: "))
+            return DecodeResult(error=str(exc).removeprefix(f"{path}: "))
         except DECODER_FAILURES as exc:  # that file's problem, not the run's
-            return Decoded(error=decoder_failure(path, exc))
-        return Decoded(pixels=np.asarray(img, dtype=np.uint8))
-
-
-def host_pixels(d: Decoded) -> np.ndarray:
-    """A decoded file's pixels on the host (a copy from the GPU where decoded there)."""
-    if d.pixels is not None:
-        return d.pixels
-    if d.image is None:
-        raise ValueError(f"no pixels: {d.error}")
-    return np.asarray(d.image.cpu())
+            return DecodeResult(error=decoder_failure(path, exc))
+        return DecodeResult(pixels=np.asarray(img, dtype=np.uint8))

@@ -65,7 +65,8 @@ class DevicePipeline:
             self._f32 = None if self.transform.input.is_uint8 else cp.empty((slots, self.batch, 3, h, w), cp.float32)
         return self
 
-    def close(self, abort: bool = False) -> None:
+    def close(self) -> None:
+        """Stop the decode thread (it finishes the batch in hand) and report fallbacks to Pillow."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -83,7 +84,7 @@ class DevicePipeline:
         return self.start()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.close(abort=exc_type is not None)
+        self.close()
 
     def batches(self, paths: Sequence[str | Path], out: Any = None) -> Iterator[Batch]:
         """Batches of `paths` in input order. `out` (a host buffer for HostPipeline) is

@@ -1,5 +1,5 @@
 """TensorRT backend (both flavours): the runner (runner.py) and, beside it, its lanes,
-copy/execute pipeline, launches and engine checks."""
+copy/execute schedule, launches and engine checks."""
 
 from __future__ import annotations
 

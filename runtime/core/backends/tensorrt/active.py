@@ -26,8 +26,8 @@ from ...tensorrt_options import TensorRTOptions
 from ..cuda import CudaApi
 from ..profiles import ProfileSet
 from .engine import FLOAT32_BYTES, EngineRun, check_io, profile_shapes
-from .lanes import Batch, Lane, LanePool
-from .schedule import Pipeline
+from .lanes import InferRequest, Lane, LanePool
+from .schedule import Schedule
 
 
 class ActiveEngine:
@@ -90,36 +90,36 @@ class ActiveEngine:
     def infer_batches(self, batches: Iterable[Any]) -> Generator[np.ndarray, None, None]:
         lane = self.lanes.checkout()
         try:
-            pipe = Pipeline(self.run, self.cuda, lane)
-            previous: Batch | None = None
+            schedule = Schedule(self.run, self.cuda, lane)
+            previous: InferRequest | None = None
             for images in batches:
                 batch = self._prepare(images, lane)
-                pipe.submit(batch)
-                pipe.release_inputs()  # the caller may now refill this batch's memory
+                schedule.submit(batch)
+                schedule.release_inputs()  # the caller may now refill this batch's memory
                 if previous is not None:
-                    pipe.finish(previous)
+                    schedule.finish(previous)
                     yield from self.lanes.parked(lane, previous.out)
                 previous = batch
             if previous is not None:
-                pipe.finish(previous)
+                schedule.finish(previous)
                 yield from self.lanes.parked(lane, previous.out)
         finally:
             self.lanes.end(lane)
 
-    def _run_batches(self, items: list[Any], prepare: Callable[[Any, Lane], Batch]) -> list[np.ndarray]:
+    def _run_batches(self, items: list[Any], prepare: Callable[[Any, Lane], InferRequest]) -> list[np.ndarray]:
         lane = self.lanes.checkout()
         try:
-            pipe = Pipeline(self.run, self.cuda, lane)
+            schedule = Schedule(self.run, self.cuda, lane)
             batches = [prepare(x, lane) for x in items]
             for b in batches:
-                pipe.submit(b)
+                schedule.submit(b)
             for b in batches:
-                pipe.finish(b)
+                schedule.finish(b)
             return [b.out for b in batches]
         finally:
             self.lanes.end(lane)
 
-    def _prepare(self, images: Any, lane: Lane) -> Batch:
+    def _prepare(self, images: Any, lane: Lane) -> InferRequest:
         """One item of `infer_batches`, checked as `infer` checks its input."""
         device = dlpack_device(images)
         if is_gpu(device):
@@ -132,11 +132,11 @@ class ActiveEngine:
         check_input(host.shape, str(host.dtype), self.input_spec)
         return self._host_batch(host, lane)
 
-    def _host_batch(self, images: np.ndarray, lane: Lane) -> Batch:
+    def _host_batch(self, images: np.ndarray, lane: Lane) -> InferRequest:
         out = np.empty((images.shape[0], self.num_classes), np.float32)
-        return Batch(out, 0, images, self._is_pinned(images))
+        return InferRequest(out, 0, images, self._is_pinned(images))
 
-    def _device_batch(self, images: Any, lane: Lane) -> Batch:
+    def _device_batch(self, images: Any, lane: Lane) -> InferRequest:
         # The device first: the stream handed to __dlpack__ is this runner's device's, which
         # a producer on another device must not be asked to wait on.
         device = dlpack_device(images)
@@ -152,4 +152,4 @@ class ActiveEngine:
                 f"input '{INPUT_NAME}' | got a strided GPU tensor | expected a C-contiguous one (.contiguous())"
             )
         out = np.empty((view.shape[0], self.num_classes), np.float32)
-        return Batch(out, 0, view, False)
+        return InferRequest(out, 0, view, False)

@@ -36,7 +36,7 @@ class EngineIO:
 
 @dataclass(frozen=True)
 class EngineRun:
-    """What the copy/execute pipeline needs to know of the activated engine."""
+    """What the copy/execute schedule needs to know of the activated engine."""
 
     model_file: Path
     profiles: ProfileSet

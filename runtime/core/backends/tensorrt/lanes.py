@@ -77,7 +77,7 @@ class Slot:
 
 
 @dataclass
-class Batch:
+class InferRequest:
     """One caller's batch on its way through a lane."""
 
     out: np.ndarray  # [N, classes] float32, filled as chunks finish
@@ -88,7 +88,7 @@ class Batch:
 
 @dataclass
 class Task:
-    batch: Batch
+    batch: InferRequest
     chunk: Chunk
     profile: ProfileRange
 

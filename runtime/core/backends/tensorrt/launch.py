@@ -5,7 +5,7 @@ executed normally, then captured; later runs of it replay the graph, which skips
 TensorRT's per-launch host work. A lane keeps the MAX_GRAPHS most recently used graphs.
 TensorRT-RTX engines refuse --cuda-graph (runner.py): RTX picks its kernels at run time and
 documents capture rules (user allocation, isStreamCapturable) this runner does not follow. Capture binds the slot's device buffers, so GPU input
-is copied into the slot first instead of being read in place (see pipeline.py).
+is copied into the slot first instead of being read in place (see schedule.py).
 """
 
 from __future__ import annotations

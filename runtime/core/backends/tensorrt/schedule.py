@@ -1,10 +1,10 @@
-"""Double buffering: a batch's chunks through the two slots of one lane.
+"""Double buffering: the schedule of a request's chunks through the two slots of one lane.
 
 A batch is cut into chunks the chosen profile can run (ProfileSet: larger batches split,
 a short last chunk padded). Chunk i+1 is staged into the other slot and copied to the
 GPU while chunk i executes; its logits come back on the third stream while chunk i+1
 runs. Events order the streams; the host waits only for a slot it is about to reuse.
-`infer_batches` carries the same pipeline across successive batches.
+`infer_batches` carries the same schedule across successive batches.
 
 `release_inputs` waits until the caller's memory has been read: for a copied chunk that
 is its copy (`ev_in`), but a GPU chunk read in place is read by the engine itself, so
@@ -19,20 +19,20 @@ from ...dlpack import DeviceArray
 from ..cuda import CudaApi
 from ..profiles import ProfileSet
 from .engine import FLOAT32_BYTES, EngineRun
-from .lanes import Batch, Lane, Slot, Task
+from .lanes import InferRequest, Lane, Slot, Task
 from .launch import launch
 
 
-class Pipeline:
+class Schedule:
     """Chunks through the two slots of one lane; see the module docstring."""
 
     def __init__(self, run: EngineRun, cuda: CudaApi, lane: Lane) -> None:
-        self.r, self.lane, self.cuda = run, lane, cuda
+        self.run, self.lane, self.cuda = run, lane, cuda
         self._guards: list[int] = []  # events after which the last batch's memory is read
 
-    def submit(self, batch: Batch) -> None:
+    def submit(self, batch: InferRequest) -> None:
         shape = tuple(int(d) for d in batch.source.shape)
-        profile = self.r.profiles.choose(shape)  # names the caller's shape, not a chunk's
+        profile = self.run.profiles.choose(shape)  # names the caller's shape, not a chunk's
         chunks = ProfileSet.chunks(shape[0], profile)
         batch.pending = len(chunks)
         self._guards = []
@@ -50,14 +50,14 @@ class Pipeline:
         for event in dict.fromkeys(self._guards):
             self.cuda.event_synchronize(event)
 
-    def finish(self, batch: Batch) -> None:
+    def finish(self, batch: InferRequest) -> None:
         for slot in self._in_flight_order():
             if batch.pending == 0:
                 break
             if slot.task is not None and slot.task.batch is batch:
                 self._finish_slot(slot)
         if batch.pending:
-            raise RuntimeError("internal: a batch's chunks were lost in the pipeline")
+            raise RuntimeError("internal: a batch's chunks were lost in the schedule")
         if isinstance(batch.source, DeviceArray):
             batch.source.release()
 
@@ -70,23 +70,23 @@ class Pipeline:
         task = slot.task
         assert task is not None
         self.cuda.event_synchronize(slot.ev_out)
-        n, classes = task.chunk.size, self.r.num_classes
+        n, classes = task.chunk.size, self.run.num_classes
         logits = slot.h_out[: n * classes * FLOAT32_BYTES].view(np.float32).reshape(n, classes)
         task.batch.out[task.chunk.start : task.chunk.stop] = logits
         task.batch.pending -= 1
         slot.task = None
 
     def _enqueue(self, task: Task, slot: Slot) -> None:
-        r, cuda, lane = self.r, self.cuda, self.lane
+        run, cuda, lane = self.run, self.cuda, self.lane
         chunk, source = task.chunk, task.batch.source
         run_shape = (chunk.run, *tuple(int(d) for d in source.shape[1:]))
-        per_image = int(np.prod(run_shape[1:])) * r.in_itemsize
+        per_image = int(np.prod(run_shape[1:])) * run.in_itemsize
         real, total = chunk.size * per_image, chunk.run * per_image
         slot.task = task
         in_place = False
         if isinstance(source, DeviceArray):
             src = source.ptr + chunk.start * per_image
-            if not r.cuda_graph and not chunk.padded:
+            if not run.cuda_graph and not chunk.padded:
                 input_ptr, in_place = src, True  # read in place: no copy at all
             else:
                 cuda.dtod_async(slot.d_in, src, real, lane.h2d)
@@ -106,9 +106,9 @@ class Pipeline:
             input_ptr = slot.d_in
         cuda.event_record(slot.ev_in, lane.h2d)
         cuda.stream_wait_event(lane.compute, slot.ev_in)
-        launch(r, cuda, lane, task.profile, run_shape, input_ptr, slot)
+        launch(run, cuda, lane, task.profile, run_shape, input_ptr, slot)
         cuda.event_record(slot.ev_exec, lane.compute)
         self._guards.append(slot.ev_exec if in_place else slot.ev_in)
         cuda.stream_wait_event(lane.d2h, slot.ev_exec)
-        cuda.dtoh_async(slot.h_out_ptr, slot.d_out, chunk.size * r.num_classes * FLOAT32_BYTES, lane.d2h)
+        cuda.dtoh_async(slot.h_out_ptr, slot.d_out, chunk.size * run.num_classes * FLOAT32_BYTES, lane.d2h)
         cuda.event_record(slot.ev_out, lane.d2h)
