@@ -8,11 +8,13 @@ that a later step would trust.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,20 +29,24 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     On any exception (KeyboardInterrupt included) the temporary file is removed and
     `target` is left as it was. An OSError about the temporary file (read-only or full
     disk, no permission) is re-raised naming `target`, the file the user asked for.
+    A `target` that exists keeps its permission bits. Temporary files of the same target
+    left by a process that no longer runs (one killed by SIGKILL) are removed first.
     """
     target = Path(target)
-    tmp: Path | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(target)
+        tmp = _create_temp(target)
+    except OSError as exc:  # named by the target, not by a random temporary name
+        raise write_error(target, exc) from None
     try:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        except OSError as exc:  # mkstemp's error names its random file name, not the target
-            raise write_error(target, exc) from None
-        os.close(fd)
-        tmp = Path(tmp_name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts get normal permissions
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except OSError:  # no such file yet: normal permissions (the temp file was made 0600)
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         yield tmp
         os.replace(tmp, target)
     except OSError as exc:
@@ -48,8 +54,64 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             raise write_error(target, exc) from None
         raise
     finally:
-        if tmp is not None:
-            _remove_quietly(tmp)
+        _remove_quietly(tmp)
+
+
+# The temporary name: "." + the target's name + "." + pid + "-" + random + ".tmp", within
+# the file system's limit on a name (a target name that is itself near the limit is cut
+# and given a hash of the whole name). The pid says whose it is, so a later write can
+# tell a leftover of a dead run from the file of a run still going.
+_NAME_MAX = 255
+
+
+def _temp_head(target: Path) -> str:
+    name = target.name
+    room = _NAME_MAX - len(".") - len(".4194304-abcdef.tmp")
+    if len(os.fsencode(name)) <= room:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    cut = os.fsencode(name)[: room - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{cut}~{digest}"
+
+
+def _create_temp(target: Path) -> Path:
+    head = _temp_head(target)
+    for _ in range(100):
+        tmp = target.parent / f".{head}.{os.getpid()}-{secrets.token_hex(3)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(target))
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove this target's temporary files whose writer (the pid in the name) is dead."""
+    prefix = f".{_temp_head(target)}."
+    try:
+        names = [n for n in os.listdir(target.parent) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        owner = name[len(prefix) : -len(".tmp")]
+        pid, _, token = owner.partition("-")
+        if not (pid.isdigit() and len(token) == 6) or int(pid) == os.getpid() or _pid_running(int(pid)):
+            continue
+        path = target.parent / name
+        if path.is_file() and not path.is_symlink():
+            log.debug("removing %s, left by process %s, which no longer runs", path, pid)
+            _remove_quietly(path)
 
 
 def same_file(path: str | Path, candidates: Iterable[str | Path]) -> Path | None:
@@ -79,6 +141,8 @@ def same_file(path: str | Path, candidates: Iterable[str | Path]) -> Path | None
 def write_error(target: Path, exc: OSError) -> OSError:
     """`exc` as the OSError a command reports for `target` it could not write (exit 74)."""
     reason = exc.strerror or str(exc) or type(exc).__name__
+    if reason.startswith("cannot write it (") and str(exc.filename) == str(target):
+        return exc  # already said (a nested atomic write of the same target)
     return OSError(exc.errno, f"cannot write it ({reason})", str(target))
 
 
