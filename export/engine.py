@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -172,6 +173,8 @@ def build_engine(
         built_with_gpu=host.built_with_gpu,
         input_dtype=manifest.input_spec.dtype,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        engine_sha256=hashlib.sha256(serialized).hexdigest(),
+        engine_size=serialized.nbytes,
         **option_fields,  # each option's sidecar field (the table's), and `options` for the rest
     )
     save_build(engine_path, serialized, meta, report)

@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 
 def _load_options(args: argparse.Namespace) -> dict[str, bool]:
     """runtime.load's keyword options from the flags _backend_args adds."""
-    return {"cuda_graph": args.cuda_graph, "allow_missing_sidecar": args.no_sidecar}
+    return {
+        "cuda_graph": args.cuda_graph,
+        "allow_missing_sidecar": args.no_sidecar,
+        "allow_engine_host_code": args.allow_engine_host_code,
+    }
 
 
 def cmd_parity(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ def load(
     *,
     cuda_graph: bool = False,
     allow_missing_sidecar: bool = False,
+    allow_engine_host_code: bool = False,
     device: int = 0,
 ) -> Runner:
     """A runner for `model_file`: .engine -> TensorRT, .onnx -> ONNX Runtime.
@@ -23,7 +24,9 @@ def load(
     The runner is inactive until entered (`with runtime.load(path) as runner:`).
     TensorRT only: `cuda_graph` replays each input shape from a captured CUDA graph;
     `allow_missing_sidecar` runs an engine with no .engine.json (built by trtexec), with
-    a warning; `device` picks the CUDA device.
+    a warning; `allow_engine_host_code` lets host code inside the engine run (version-compatible
+    and lean-runtime engines carry some), with a warning, and nothing else enables it;
+    `device` picks the CUDA device.
     """
     path = Path(model_file)
     if backend is None:
@@ -36,7 +39,12 @@ def load(
     if backend == "onnxruntime":
         asked = [
             f
-            for f, v in (("--cuda-graph", cuda_graph), ("--no-sidecar", allow_missing_sidecar), ("device", device))
+            for f, v in (
+                ("--cuda-graph", cuda_graph),
+                ("--no-sidecar", allow_missing_sidecar),
+                ("--allow-engine-host-code", allow_engine_host_code),
+                ("device", device),
+            )
             if v
         ]
         if asked:
@@ -51,5 +59,5 @@ def load(
             )
         from .backends.tensorrt import TensorRTOptions, TensorRTRunner
 
-        return TensorRTRunner(path, TensorRTOptions(cuda_graph, allow_missing_sidecar, device))
+        return TensorRTRunner(path, TensorRTOptions(cuda_graph, allow_missing_sidecar, device, allow_engine_host_code))
     raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")

@@ -22,6 +22,7 @@ class RayOptions:
     backend: str | None = None  # runtime.load's backend; None picks by file extension
     cuda_graph: bool = False  # TensorRT: replay each input shape from a CUDA graph
     allow_missing_sidecar: bool = False  # TensorRT: run an engine with no .engine.json
+    allow_engine_host_code: bool = False  # TensorRT: let the engine's own host code run (--allow-engine-host-code)
     decode: str = "cpu"  # cpu: Pillow in CPU tasks; gpu: nvImageCodec on each actor's GPU; auto: gpu where it can
 
 
@@ -48,5 +49,6 @@ def options_from_args(args: argparse.Namespace) -> RayOptions:
         backend=args.backend,
         cuda_graph=args.cuda_graph,
         allow_missing_sidecar=args.no_sidecar,
+        allow_engine_host_code=args.allow_engine_host_code,
         decode=args.decode,
     )

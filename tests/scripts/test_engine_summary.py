@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ def add_engine(build: Path, precision: str, passed: bool | None, onnx_only: bool
     engine = engine_path_for(onnx_for_precision(build / ONNX_NAME, precision))
     engine.write_bytes(b"plan")
     meta = EngineMeta(
+        engine_sha256=hashlib.sha256(b"plan").hexdigest(),
+        engine_size=4,
         library_version="1.7.1",
         gpu_name=None,
         compute_capability=None,

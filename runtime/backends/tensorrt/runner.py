@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...dlpack import dlpack_device, from_dlpack, is_gpu
-from ...engine_meta import EngineMeta, check_device, check_library, check_provenance, read_sidecar
+from ...engine_meta import (
+    EngineMeta,
+    check_device,
+    check_engine_bytes,
+    check_library,
+    check_provenance,
+    read_sidecar,
+)
 from ...errors import UserError
 from ...flavours import TENSORRT_RTX, default_flavour, import_flavour
 from ...manifest import INPUT_NAME, InputSpec, find_manifest
@@ -42,6 +49,10 @@ class TensorRTOptions:
     cuda_graph: bool = False  # capture each input shape's execution into a CUDA graph
     allow_missing_sidecar: bool = False  # run an engine with no .engine.json (trtexec), with a warning
     device: int = 0  # CUDA device index (after CUDA_VISIBLE_DEVICES)
+    # Let host code inside the engine run (version-compatible plans carry a lean runtime,
+    # plugins may ship with it): only on this explicit opt-in, never because a sidecar, which
+    # anyone can edit, says the engine was built version-compatible.
+    allow_engine_host_code: bool = False
 
 
 class TensorRTRunner(Runner):
@@ -61,7 +72,8 @@ class TensorRTRunner(Runner):
     def _activate(self) -> None:
         if not self.model_file.is_file():
             raise UserError(f"{self.model_file}: no such file")
-        self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
+        # The bytes are checked against the sidecar as they are deserialised (_deserialise).
+        self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar, verify=False)
         flavour = self.meta.flavour if self.meta else default_flavour()
         self.backend = flavour
         self.cuda: CudaApi = self._cuda_for(flavour)
@@ -125,12 +137,16 @@ class TensorRTRunner(Runner):
     def _deserialise(self, trt_module: ModuleType) -> trt.ICudaEngine:
         self._trt_logger = trt_module.Logger(trt_module.Logger.WARNING)
         self._runtime: trt.Runtime = trt_module.Runtime(self._trt_logger)
-        if self.meta is None or self.meta.version_compatible:
-            # A version-compatible plan carries its own lean runtime, host code TensorRT runs
-            # only when told to. Our sidecar says the build asked for it; without a sidecar
-            # the user has vouched for the file by passing --no-sidecar.
+        if self.options.allow_engine_host_code:
+            log.warning(
+                "%s: host code inside the engine is allowed to run (--allow-engine-host-code); "
+                "do this only for engines you built or trust",
+                self.model_file,
+            )
             self._runtime.engine_host_code_allowed = True
         data = self.model_file.read_bytes()
+        if self.meta is not None:
+            check_engine_bytes(self.meta, self.model_file, data)
         validity = getattr(self._runtime, "get_engine_validity", None)
         if validity is not None:
             check_validity(self.model_file, self.backend, trt_module, *validity(data))
