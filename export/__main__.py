@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.artifacts import FP32, PRECISIONS, engine_path_for
+from runtime.artifacts import PRECISIONS, engine_path_for
 from runtime.cli_support import MAX_BATCH, run_parsed, whole
 
 
@@ -80,12 +80,17 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 def cmd_triton(args: argparse.Namespace) -> int:
-    from .triton import write_repository
+    from runtime.artifacts import TRITON_PLAN_NAME
 
+    from .triton import write_repository
+    from .triton_files import pick_precision
+
+    precision = args.precision or pick_precision(args.build_dir, args.format)
     target = write_repository(
-        args.build_dir, args.out, args.precision, args.max_batch, args.format, args.name, args.instances
+        args.build_dir, args.out, precision, args.max_batch, args.format, args.name, args.instances
     )
-    print(f"wrote {target}; serve it with: tritonserver --model-repository {args.out}")
+    kind = "TensorRT engine" if (target / "1" / TRITON_PLAN_NAME).is_file() else "ONNX graph"
+    print(f"wrote {target} ({precision}, {kind}); serve it with: tritonserver --model-repository {args.out}")
     return 0
 
 
@@ -158,7 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("triton", help="write a Triton Inference Server model repository for one precision")
     p.add_argument("build_dir", type=Path, help="build/<model>/ with model.json and the chosen precision's files")
     p.add_argument("--out", type=Path, required=True, help="the model repository folder (created if absent)")
-    p.add_argument("--precision", choices=PRECISIONS, default=FP32)
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="which precision to serve (default: the most compact one the folder has: int8, then fp16, then fp32)",
+    )
     p.add_argument(
         "--max-batch",
         type=whole("--max-batch", 1, MAX_BATCH),
