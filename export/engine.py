@@ -17,7 +17,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runtime.artifacts import engine_path_for, layers_path, model_artifacts, precision_of, sidecar_path
 from runtime.engine_meta import EngineMeta
@@ -33,6 +33,7 @@ from .outputs import refuse_clobbering
 from .shapes import default_profile
 from .trt.config import config_from_options
 from .trt.host import BuildHost, build_host
+from .trt.interrupt import Deferred, deferred_signals
 from .trt.log import BuildLog, capture
 from .trt.network import network_from_onnx
 from .trt.save import save_build
@@ -76,10 +77,13 @@ def _serialize(
     config: trt.IBuilderConfig,
     record: BuildLog,
     name: str,
+    stop: Deferred | None = None,
 ) -> tuple[memoryview, float]:
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
+    if stop is not None:
+        stop.raise_pending()  # before the errors a build canceled by the progress monitor logs
     if serialized is None or record.errors:  # an engine built despite a logged error is not trusted
         raise UserError(f"{flavour} failed to build {name}: {record.last_error()}")
     return memoryview(serialized), seconds
@@ -116,6 +120,12 @@ def _own_outputs(onnx_path: Path) -> set[Path]:
     return {engine, sidecar_path(engine), layers_path(engine)}
 
 
+def remove_build(engine_path: Path) -> None:
+    """Remove an engine, its sidecar and its layer report (a build stopped after saving them)."""
+    for written in (engine_path, sidecar_path(engine_path), layers_path(engine_path)):
+        written.unlink(missing_ok=True)
+
+
 def build_engine(
     onnx_path: Path, options: EngineOptions | None = None, out: Path | None = None
 ) -> tuple[Path, EngineMeta]:
@@ -124,7 +134,6 @@ def build_engine(
     onnx_path = Path(onnx_path)
     options = checked_options(onnx_path, options)
     flavour = str(options.flavour)
-    manifest = load_manifest(onnx_path)
     precision = precision_of(onnx_path)
     engine_path = Path(out or engine_path_for(onnx_path))
     refuse_clobbering(
@@ -150,6 +159,21 @@ def build_engine(
         ",".join(targets),
     )
 
+    with deferred_signals() as stop:  # Ctrl-C, SIGTERM: acted on at safe points (export/trt/interrupt.py)
+        return _build_and_save(onnx_path, options, engine_path, host, option_fields, stop)
+
+
+def _build_and_save(
+    onnx_path: Path,
+    options: EngineOptions,
+    engine_path: Path,
+    host: BuildHost,
+    option_fields: dict[str, Any],
+    stop: Deferred,
+) -> tuple[Path, EngineMeta]:
+    flavour = str(options.flavour)
+    manifest = load_manifest(onnx_path)
+    precision = precision_of(onnx_path)
     with capture(flavour) as (logger, record):
         if TYPE_CHECKING:
             import tensorrt as trt
@@ -160,9 +184,11 @@ def build_engine(
             raise UserError(f"{flavour} could not create a builder: {record.last_error()}")
         network, parser = network_from_onnx(flavour, builder, logger, onnx_path)
         build = config_from_options(flavour, builder, options)
-        serialized, seconds = _serialize(flavour, builder, network, build.config, record, engine_path.name)
+        serialized, seconds = _serialize(flavour, builder, network, build.config, record, engine_path.name, stop)
         del parser
+        stop.raise_pending()
         report = _layer_report(flavour, host, serialized, record, logger)
+    stop.raise_pending()
 
     meta = EngineMeta(
         library_version=host.library_version,
@@ -180,6 +206,9 @@ def build_engine(
         **option_fields,  # each option's sidecar field (the table's), and `options` for the rest
     )
     save_build(engine_path, serialized, meta, report)
+    if stop.pending:  # it came while saving: what was just written goes, as with any other step
+        remove_build(engine_path)
+        stop.raise_pending()
     after_build(build, options)  # the timing cache: merged with the file as it is now, under its lock
     log.info("built %s in %.1f s; layers by precision %s", engine_path, seconds, report.summary)
     return engine_path, meta
