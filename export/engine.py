@@ -24,8 +24,8 @@ from runtime.engine_meta import EngineMeta
 from runtime.errors import UserError
 from runtime.flavours import TENSORRT_RTX, default_flavour, import_flavour
 from runtime.io import sha256_file
-from runtime.manifest import load_manifest
-from runtime.onnx_files import external_data_files
+from runtime.manifest import OUTPUT_NAME, load_manifest
+from runtime.onnx_files import external_data_files, require_output
 
 from .engine_options import EngineOptions, after_build, sidecar_fields, validate
 from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
@@ -58,6 +58,7 @@ def checked_options(onnx_path: Path, options: EngineOptions | None = None) -> En
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
     external_data_files(onnx_path)  # TensorRT's parser would read any file the graph names
+    require_output(onnx_path, OUTPUT_NAME)
     manifest = load_manifest(onnx_path)
     options = options or EngineOptions(profiles=[])
     options = dataclasses.replace(

@@ -137,6 +137,32 @@ def check_location(model_file: Path, tensor: str, location: str) -> Path:
     return path
 
 
+def output_names(model_file: str | Path) -> list[str] | None:
+    """The names of the graph's outputs, or None when the file is not an ONNX model."""
+    try:
+        with open(model_file, "rb") as fh:
+            data = memoryview(fh.read())
+        names = []
+        for number, _, graph in _fields(data):
+            if number == 7 and isinstance(graph, memoryview):  # ModelProto.graph
+                for field, _, info in _fields(graph):
+                    if field == 12 and isinstance(info, memoryview):  # GraphProto.output: ValueInfoProto
+                        names += [bytes(v).decode("utf-8", "replace") for n, _, v in _fields(info) if n == 1 and isinstance(v, memoryview)]
+        return names
+    except FileNotFoundError:
+        raise UserError(f"{model_file}: no such file") from None
+    except ValueError:
+        return None
+
+
+def require_output(model_file: str | Path, name: str) -> None:
+    """Refuse a graph with no output called `name` (this project's graphs end in 'logits'),
+    naming the file as given, before any tool reads it further."""
+    names = output_names(model_file)
+    if names is not None and name not in names:
+        raise UserError(f"{model_file}: outputs {names} | expected an output named '{name}'")
+
+
 def external_data_files(model_file: str | Path) -> list[ExternalData]:
     """Every external-data file `model_file` names, each checked by the rule above.
 
