@@ -70,3 +70,24 @@ def test_the_engine_summary_refuses_a_swapped_engine(build: Path) -> None:
     res = subprocess.run([sys.executable, str(script), str(build)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert sha256_file(build / "model.int8.engine") in res.stderr and "not the one the sidecar describes" in res.stderr
+
+
+@pytest.mark.rtx
+def test_real_rtx_engines_swapped_are_refused_by_every_reader(digits_export: Path, tmp_path: Path) -> None:
+    """Two real TensorRT-RTX builds of one graph; the second copied over the first."""
+    pytest.importorskip("tensorrt_rtx")
+    build = fake_tensorrt.copy_model_dir(digits_export, tmp_path / "build")
+    onnx_path = build / "model.onnx"
+    rtx = ("--flavour", "tensorrt-rtx")
+    assert run_cli("export", "engine", str(onnx_path), *rtx).returncode == 0
+    other = tmp_path / "other" / "model.fp32.engine"
+    res = run_cli("export", "engine", str(onnx_path), *rtx, "--shapes", "1x3x32x32:2x3x32x32:4x3x32x32", "--out", str(other))
+    assert res.returncode == 0, res.stderr
+    engine = build / "model.fp32.engine"
+    recorded = json.loads(sidecar_path(engine).read_text())["engine_sha256"]
+    assert recorded == sha256_file(engine)
+    shutil.copyfile(other, engine)
+    for command in (("export", "layers", str(engine)), ("runtime", "parity", str(engine))):
+        res = run_cli(*command)
+        assert res.returncode == 2, (command, res.stderr)
+        assert recorded in res.stderr and sha256_file(other) in res.stderr, (command, res.stderr)

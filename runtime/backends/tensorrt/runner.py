@@ -72,8 +72,11 @@ class TensorRTRunner(Runner):
     def _activate(self) -> None:
         if not self.model_file.is_file():
             raise UserError(f"{self.model_file}: no such file")
-        # The bytes are checked against the sidecar as they are deserialised (_deserialise).
+        # The bytes checked against the sidecar, first of all, are the very bytes deserialised.
         self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar, verify=False)
+        data = self.model_file.read_bytes()
+        if self.meta is not None:
+            check_engine_bytes(self.meta, self.model_file, data)
         flavour = self.meta.flavour if self.meta else default_flavour()
         self.backend = flavour
         self.cuda: CudaApi = self._cuda_for(flavour)
@@ -93,7 +96,8 @@ class TensorRTRunner(Runner):
         if self.meta is not None:
             check_library(self.meta, self.model_file, str(getattr(trt_module, "__version__", "unknown")))
         self.cuda.set_device(self.options.device)
-        self.engine: trt.ICudaEngine = self._deserialise(trt_module)
+        self.engine: trt.ICudaEngine = self._deserialise(trt_module, data)
+        del data
         sidecar_spec = InputSpec(self.meta.input_dtype) if self.meta is not None else None
         io = check_io(self.model_file, self.engine, trt_module, manifest.input_spec if manifest else None, sidecar_spec)
         self.input_spec, self.num_classes = io.input_spec, io.num_classes
@@ -134,7 +138,7 @@ class TensorRTRunner(Runner):
         self._cuda_for(flavour)
         import_flavour(flavour)
 
-    def _deserialise(self, trt_module: ModuleType) -> trt.ICudaEngine:
+    def _deserialise(self, trt_module: ModuleType, data: bytes) -> trt.ICudaEngine:
         self._trt_logger = trt_module.Logger(trt_module.Logger.WARNING)
         self._runtime: trt.Runtime = trt_module.Runtime(self._trt_logger)
         if self.options.allow_engine_host_code:
@@ -144,9 +148,6 @@ class TensorRTRunner(Runner):
                 self.model_file,
             )
             self._runtime.engine_host_code_allowed = True
-        data = self.model_file.read_bytes()
-        if self.meta is not None:
-            check_engine_bytes(self.meta, self.model_file, data)
         validity = getattr(self._runtime, "get_engine_validity", None)
         if validity is not None:
             check_validity(self.model_file, self.backend, trt_module, *validity(data))
