@@ -46,7 +46,9 @@ def ray_classify(
         raise UserError("no images to classify")
     load_manifest(model_file)  # a missing model.json fails here, before Ray starts
     # So do a missing backend library and a bad sidecar, in the line local classify prints.
-    load_options = {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar,
+    load_options = {
+        "cuda_graph": options.cuda_graph,
+        "allow_missing_sidecar": options.allow_missing_sidecar,
         "allow_engine_host_code": options.allow_engine_host_code,
     }
     runner = load(model_file, options.backend, **load_options)

@@ -119,7 +119,9 @@ def classify_dataset(
     manifest = load_manifest(manifest_file or model_file)
     gpus, workers = _actor_resources(ray.cluster_resources(), options)
     transform = transform or ImageTransform(manifest.preprocessing, manifest.input_spec)
-    load_options = {"cuda_graph": options.cuda_graph, "allow_missing_sidecar": options.allow_missing_sidecar,
+    load_options = {
+        "cuda_graph": options.cuda_graph,
+        "allow_missing_sidecar": options.allow_missing_sidecar,
         "allow_engine_host_code": options.allow_engine_host_code,
     }
     in_actors = decode_in_actors(options.decode, load(model_file, options.backend, **load_options).backend, gpus)

@@ -291,10 +291,11 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
     engine = fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32]] * 3], d / "model.onnx", sidecar=False)
     args = argparse.Namespace(
         ray=True, ray_address=None, workers=1, gpus_per_worker=None, batch=4, topk=3, backend=None,
-        cuda_graph=True, no_sidecar=True, decode="auto",
+        cuda_graph=True, no_sidecar=True, allow_engine_host_code=True, decode="auto",
     )  # fmt: skip
     options = options_from_args(args)
     assert options.cuda_graph and options.allow_missing_sidecar and options.decode == "auto"
+    assert options.allow_engine_host_code
     with pytest.raises(UserError, match="sidecar|engine.json"):
         Classifier(str(engine), None, 3, None)
     actor = Classifier(str(engine), None, 3, None, {"cuda_graph": True, "allow_missing_sidecar": True})
