@@ -34,7 +34,7 @@ def _interrupted_build(folder: Path, signum: int, delay: float) -> tuple[int | N
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CONVMIXER_LOG": "INFO"}
     cmd = [sys.executable, "-m", "export", "engine", str(folder / "model.onnx"), "--flavour", "tensorrt-rtx"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert proc.stderr is not None
+    assert proc.stderr is not None and proc.stdout is not None
     seen = []
     for line in proc.stderr:
         seen.append(line)

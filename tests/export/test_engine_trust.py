@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.fakes import fake_tensorrt
 PROFILE = [[[1, 3, 32, 32], [8, 3, 32, 32], [32, 3, 32, 32]]]
 
 
-def _engine(build: Path, precision: str, **kw: object) -> Path:
+def _engine(build: Path, precision: str, **kw: Any) -> Path:
     engine = fake_tensorrt.write_engine(
         build / f"model.{precision}.engine", PROFILE, build / "model.onnx", precision=precision, **kw
     )

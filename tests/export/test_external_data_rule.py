@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import onnx
@@ -65,10 +66,10 @@ def _faulty_export(digits_export: Path, root: Path, fault: str) -> Path:
     return onnx_path
 
 
-def _refused(res: object, fault: str) -> None:
-    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)  # type: ignore[attr-defined]
-    last = res.stderr.strip().splitlines()  # type: ignore[attr-defined]
-    assert "Traceback" not in res.stderr and len(last) == 1, res.stderr  # type: ignore[attr-defined]
+def _refused(res: subprocess.CompletedProcess[str], fault: str) -> None:
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    last = res.stderr.strip().splitlines()
+    assert "Traceback" not in res.stderr and len(last) == 1, res.stderr
     assert last[0].startswith("error: ") and SAYS[fault] in last[0] and "model.onnx" in last[0]
 
 

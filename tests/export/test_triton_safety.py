@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import onnx
@@ -26,14 +27,14 @@ def build(digits_export: Path, tmp_path: Path) -> Path:
     return fake_tensorrt.copy_model_dir(digits_export, tmp_path / "build" / "convmixer_digits", ("model.onnx", "model.json"))
 
 
-def _triton(build: Path, repo: Path, *extra: str) -> object:
+def _triton(build: Path, repo: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_cli("export", "triton", str(build), "--out", str(repo), *extra)
 
 
-def _one_line_refusal(res: object, *says: str) -> None:
-    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)  # type: ignore[attr-defined]
-    lines = res.stderr.strip().splitlines()  # type: ignore[attr-defined]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr  # type: ignore[attr-defined]
+def _one_line_refusal(res: subprocess.CompletedProcess[str], *says: str) -> None:
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     for text in says:
         assert text in lines[0], lines[0]
 
