@@ -137,22 +137,32 @@ def check_location(model_file: Path, tensor: str, location: str) -> Path:
     return path
 
 
-def output_names(model_file: str | Path) -> list[str] | None:
-    """The names of the graph's outputs, or None when the file is not an ONNX model."""
+def _read(model_file: Path) -> memoryview:
+    """The file's bytes (the steps that follow read the whole graph too)."""
     try:
         with open(model_file, "rb") as fh:
-            data = memoryview(fh.read())
-        names = []
-        for number, _, graph in _fields(data):
-            if number == 7 and isinstance(graph, memoryview):  # ModelProto.graph
-                for field, _, info in _fields(graph):
-                    if field == 12 and isinstance(info, memoryview):  # GraphProto.output: ValueInfoProto
-                        names += [bytes(v).decode("utf-8", "replace") for n, _, v in _fields(info) if n == 1 and isinstance(v, memoryview)]
-        return names
+            return memoryview(fh.read())
     except FileNotFoundError:
         raise UserError(f"{model_file}: no such file") from None
+
+
+def output_names(model_file: str | Path) -> list[str] | None:
+    """The names of the graph's outputs, or None when the file is not an ONNX model."""
+    names: list[str] = []
+    try:
+        for number, _, graph in _fields(_read(Path(model_file))):
+            if number != 7 or not isinstance(graph, memoryview):  # ModelProto.graph
+                continue
+            for field, _, info in _fields(graph):
+                if field == 12 and isinstance(info, memoryview):  # GraphProto.output: ValueInfoProto
+                    names += [_text(v) for n, _, v in _fields(info) if n == 1 and isinstance(v, memoryview)]
     except ValueError:
         return None
+    return names
+
+
+def _text(value: memoryview) -> str:
+    return bytes(value).decode("utf-8", "replace")
 
 
 def require_output(model_file: str | Path, name: str) -> None:
@@ -169,12 +179,7 @@ def external_data_files(model_file: str | Path) -> list[ExternalData]:
     A file that is not an ONNX model is left for the step's own reader to report."""
     model_file = Path(model_file)
     try:
-        with open(model_file, "rb") as fh:
-            data = memoryview(fh.read())
-    except FileNotFoundError:
-        raise UserError(f"{model_file}: no such file") from None
-    try:
-        tensors = list(_tensors(data, "model"))
+        tensors = list(_tensors(_read(model_file), "model"))
     except (ValueError, RecursionError):
         return []  # not a protobuf message: not ours to judge here
     found = []
