@@ -102,3 +102,24 @@ def test_temp_files_of_live_writers_and_other_files_are_kept(tmp_path: Path) -> 
         path.write_text("keep")
     write_bytes_atomic(target, b"x")
     assert live.exists() and foreign.exists() and other.exists()
+
+
+def test_classify_output_keeps_its_mode_and_takes_a_long_name(
+    digits_export: Path, digit_images: Path, tmp_path: Path
+) -> None:
+    """The issue's cases through a command: `classify --output p.csv` of mode 600 stays 600,
+    and a 245-character output name the file system takes is written, leaving no temp file."""
+    from tests.conftest import run_cli
+
+    out = tmp_path / "out"
+    out.mkdir()
+    private = out / "p.csv"
+    private.write_text("old\n")
+    os.chmod(private, 0o600)
+    long = out / ("n" * 241 + ".csv")
+    for target in (private, long):
+        res = run_cli("runtime", "classify", str(digits_export / "model.onnx"), str(digit_images), "--output", str(target))
+        assert res.returncode == 0, res.stderr
+        assert target.read_text().count("\n") >= 12
+    assert (private.stat().st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in out.iterdir()) == sorted([private.name, long.name])
