@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -57,16 +58,18 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         _remove_quietly(tmp)
 
 
-# The temporary name: "." + the target's name + "." + pid + "-" + random + ".tmp", within
-# the file system's limit on a name (a target name that is itself near the limit is cut
-# and given a hash of the whole name). The pid says whose it is, so a later write can
-# tell a leftover of a dead run from the file of a run still going.
+# The temporary name: "." + the target's name + "." + pid + "@" + host + "-" + random +
+# ".tmp", within the file system's limit on a name (a target name that is itself near the
+# limit is cut and given a hash of the whole name). The pid and host say whose it is, so a
+# later write on the same machine can tell a leftover of a dead run from the file of a run
+# still going; another machine's files (a shared folder) are never judged.
 _NAME_MAX = 255
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:4]
 
 
 def _temp_head(target: Path) -> str:
     name = target.name
-    room = _NAME_MAX - len(".") - len(".4194304-abcdef.tmp")
+    room = _NAME_MAX - len(".") - len(".4194304@host-abcdef.tmp")
     if len(os.fsencode(name)) <= room:
         return name
     digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
@@ -77,7 +80,7 @@ def _temp_head(target: Path) -> str:
 def _create_temp(target: Path) -> Path:
     head = _temp_head(target)
     for _ in range(100):
-        tmp = target.parent / f".{head}.{os.getpid()}-{secrets.token_hex(3)}.tmp"
+        tmp = target.parent / f".{head}.{os.getpid()}@{_HOST}-{secrets.token_hex(3)}.tmp"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
@@ -105,8 +108,11 @@ def _remove_stale(target: Path) -> None:
         return
     for name in names:
         owner = name[len(prefix) : -len(".tmp")]
-        pid, _, token = owner.partition("-")
-        if not (pid.isdigit() and len(token) == 6) or int(pid) == os.getpid() or _pid_running(int(pid)):
+        pid, _, rest = owner.partition("@")
+        host, _, token = rest.partition("-")
+        if not (pid.isdigit() and host == _HOST and len(token) == 6):
+            continue  # not clearly one of ours, made on this machine
+        if int(pid) == os.getpid() or _pid_running(int(pid)):
             continue
         path = target.parent / name
         if path.is_file() and not path.is_symlink():

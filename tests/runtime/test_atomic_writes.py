@@ -95,13 +95,23 @@ def test_the_next_write_removes_a_killed_runs_leftover(tmp_path: Path) -> None:
 
 def test_temp_files_of_live_writers_and_other_files_are_kept(tmp_path: Path) -> None:
     target = tmp_path / "out.csv"
-    live = tmp_path / f".out.csv.{os.getppid()}-abcdef.tmp"  # our parent runs
+    from runtime.io import _HOST
+
+    dead = _killed_pid()
+    live = tmp_path / f".out.csv.{os.getppid()}@{_HOST}-abcdef.tmp"  # our parent runs
     foreign = tmp_path / ".out.csv.notours.tmp"  # no pid: not clearly ours
-    other = tmp_path / ".other.csv.999999-abcdef.tmp"  # another target's
-    for path in (live, foreign, other):
+    elsewhere = tmp_path / f".out.csv.{dead}@zzzz-abcdef.tmp"  # another machine's (a shared folder)
+    other = tmp_path / f".other.csv.{dead}@{_HOST}-abcdef.tmp"  # another target's
+    for path in (live, foreign, elsewhere, other):
         path.write_text("keep")
     write_bytes_atomic(target, b"x")
-    assert live.exists() and foreign.exists() and other.exists()
+    assert live.exists() and foreign.exists() and elsewhere.exists() and other.exists()
+
+
+def _killed_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=60)
+    return proc.pid
 
 
 def test_classify_output_keeps_its_mode_and_takes_a_long_name(
