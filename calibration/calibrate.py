@@ -22,9 +22,10 @@ from runtime.core.artifacts import (
     onnx_for_precision,
     require_fp32_onnx,
 )
+from runtime.core.atomic import atomic_path, write_json_atomic
 from runtime.core.backends.onnxruntime import OnnxRuntimeRunner
 from runtime.core.errors import UserError, require
-from runtime.core.io import atomic_path, read_json, sha256_file, write_json_atomic
+from runtime.core.io import read_json, sha256_file
 from runtime.core.manifest import load_manifest
 from runtime.core.runner import Runner
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runtime.core.atomic import atomic_path
 from runtime.core.errors import require
-from runtime.core.io import atomic_path
 
 from .mixed import MixedPrecisionResult
 

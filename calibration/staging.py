@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.core.errors import require
+from runtime.core.onnx_files import external_data_files
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -33,17 +33,13 @@ def _link(src: Path, dst: Path) -> None:
 
 def stage(onnx_path: Path, workdir: Path) -> Path:
     """A link to `onnx_path`, and to each external-data file it names, inside `workdir`."""
-    onnx = require("onnx", "pip install onnx")
     src = Path(onnx_path).resolve()
     staged = workdir / src.name
     if not staged.exists():
         _link(src, staged)
-    model = onnx.load(str(src), load_external_data=False)
-    for tensor in model.graph.initializer:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            location = next(e.value for e in tensor.external_data if e.key == "location")
-            if not (workdir / location).exists():
-                _link(src.parent / location, workdir / location)
+    for data in external_data_files(onnx_path):  # each checked: inside the model's folder
+        if not (workdir / data.location).exists():
+            _link(data.path, workdir / data.location)
     return staged
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from runtime.app.cli import exits
 from runtime.app.cli.options import MAX_BATCH, VERBOSE_HELP, run_parsed, whole
-from runtime.core.artifacts import FP32, PRECISIONS, engine_path_for
+from runtime.core.artifacts import PRECISIONS, engine_path_for
 
 from .cli_args import add_keep_fp32
 
@@ -63,12 +63,21 @@ def cmd_engine(args: argparse.Namespace) -> int:
             raise UserError(f"--print-trtexec: {TENSORRT_RTX} ships no trtexec; build with python -m export engine")
         print(trtexec_command(args.onnx, args.out or engine_path_for(args.onnx), options))
         return 0
-    path, meta = build_engine(args.onnx, options, args.out)
-    where = f"on {meta.gpu_name}" if meta.built_with_gpu else "without a GPU"
-    print(
-        f"wrote {path} ({meta.precision}, {meta.flavour} {meta.library_version}, {where}, "
-        f"targets {','.join(meta.target_compute_capabilities)}, {meta.build_seconds} s)"
-    )
+    from .engine import remove_build
+    from .trt.interrupt import deferred_signals
+
+    # A signal up to the last line still means no engine: leaving the block raises it
+    # (exit 130 or 143) after what the build wrote is removed.
+    with deferred_signals() as stop:
+        path, meta = build_engine(args.onnx, options, args.out)
+        where = f"on {meta.gpu_name}" if meta.built_with_gpu else "without a GPU"
+        print(
+            f"wrote {path} ({meta.precision}, {meta.flavour} {meta.library_version}, {where}, "
+            f"targets {','.join(meta.target_compute_capabilities)}, {meta.build_seconds} s)",
+            flush=True,
+        )
+        if stop.pending:
+            remove_build(path)
     return 0
 
 
@@ -83,12 +92,17 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 def cmd_triton(args: argparse.Namespace) -> int:
-    from .triton import write_repository
+    from runtime.core.artifacts import TRITON_PLAN_NAME
 
+    from .triton import write_repository
+    from .triton_files import pick_precision
+
+    precision = args.precision or pick_precision(args.build_dir, args.format)
     target = write_repository(
-        args.build_dir, args.out, args.precision, args.max_batch, args.format, args.name, args.instances
+        args.build_dir, args.out, precision, args.max_batch, args.format, args.name, args.instances
     )
-    print(f"wrote {target}; serve it with: tritonserver --model-repository {args.out}")
+    kind = "TensorRT engine" if (target / "1" / TRITON_PLAN_NAME).is_file() else "ONNX graph"
+    print(f"wrote {target} ({precision}, {kind}); serve it with: tritonserver --model-repository {args.out}")
     return 0
 
 
@@ -155,7 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("triton", help="write a Triton Inference Server model repository for one precision")
     p.add_argument("build_dir", type=Path, help="build/<model>/ with model.json and the chosen precision's files")
     p.add_argument("--out", type=Path, required=True, help="the model repository folder (created if absent)")
-    p.add_argument("--precision", choices=PRECISIONS, default=FP32)
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="which precision to serve (default: the most compact one the folder has: int8, then fp16, then fp32)",
+    )
     p.add_argument(
         "--max-batch",
         type=whole("--max-batch", 1, MAX_BATCH),

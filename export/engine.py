@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runtime.core.artifacts import engine_path_for, layers_path, model_artifacts, precision_of, sidecar_path
 from runtime.core.engine_meta import EngineMeta
 from runtime.core.errors import UserError
 from runtime.core.flavours import TENSORRT_RTX, default_flavour, import_flavour
 from runtime.core.io import sha256_file
-from runtime.core.manifest import load_manifest
+from runtime.core.manifest import OUTPUT_NAME, load_manifest
+from runtime.core.onnx_files import external_data_files, require_output
 
 from .engine_options import EngineOptions, after_build, sidecar_fields, validate
 from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
@@ -31,6 +33,7 @@ from .outputs import refuse_clobbering
 from .shapes import default_profile
 from .trt.config import config_from_options
 from .trt.host import BuildHost, build_host
+from .trt.interrupt import Deferred, deferred_signals
 from .trt.log import BuildLog, capture
 from .trt.network import network_from_onnx
 from .trt.save import save_build
@@ -54,6 +57,8 @@ def checked_options(onnx_path: Path, options: EngineOptions | None = None) -> En
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
+    external_data_files(onnx_path)  # TensorRT's parser would read any file the graph names
+    require_output(onnx_path, OUTPUT_NAME)
     manifest = load_manifest(onnx_path)
     options = options or EngineOptions(profiles=[])
     options = dataclasses.replace(
@@ -73,10 +78,13 @@ def _serialize(
     config: trt.IBuilderConfig,
     record: BuildLog,
     name: str,
+    stop: Deferred | None = None,
 ) -> tuple[memoryview, float]:
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
+    if stop is not None:
+        stop.raise_pending()  # before the errors a build canceled by the progress monitor logs
     if serialized is None or record.errors:  # an engine built despite a logged error is not trusted
         raise UserError(f"{flavour} failed to build {name}: {record.last_error()}")
     return memoryview(serialized), seconds
@@ -113,6 +121,12 @@ def _own_outputs(onnx_path: Path) -> set[Path]:
     return {engine, sidecar_path(engine), layers_path(engine)}
 
 
+def remove_build(engine_path: Path) -> None:
+    """Remove an engine, its sidecar and its layer report (a build stopped after saving them)."""
+    for written in (engine_path, sidecar_path(engine_path), layers_path(engine_path)):
+        written.unlink(missing_ok=True)
+
+
 def build_engine(
     onnx_path: Path, options: EngineOptions | None = None, out: Path | None = None
 ) -> tuple[Path, EngineMeta]:
@@ -121,7 +135,6 @@ def build_engine(
     onnx_path = Path(onnx_path)
     options = checked_options(onnx_path, options)
     flavour = str(options.flavour)
-    manifest = load_manifest(onnx_path)
     precision = precision_of(onnx_path)
     engine_path = Path(out or engine_path_for(onnx_path))
     refuse_clobbering(
@@ -147,6 +160,21 @@ def build_engine(
         ",".join(targets),
     )
 
+    with deferred_signals() as stop:  # Ctrl-C, SIGTERM: acted on at safe points (export/trt/interrupt.py)
+        return _build_and_save(onnx_path, options, engine_path, host, option_fields, stop)
+
+
+def _build_and_save(
+    onnx_path: Path,
+    options: EngineOptions,
+    engine_path: Path,
+    host: BuildHost,
+    option_fields: dict[str, Any],
+    stop: Deferred,
+) -> tuple[Path, EngineMeta]:
+    flavour = str(options.flavour)
+    manifest = load_manifest(onnx_path)
+    precision = precision_of(onnx_path)
     with capture(flavour) as (logger, record):
         if TYPE_CHECKING:
             import tensorrt as trt
@@ -157,9 +185,11 @@ def build_engine(
             raise UserError(f"{flavour} could not create a builder: {record.last_error()}")
         network, parser = network_from_onnx(flavour, builder, logger, onnx_path)
         build = config_from_options(flavour, builder, options)
-        serialized, seconds = _serialize(flavour, builder, network, build.config, record, engine_path.name)
+        serialized, seconds = _serialize(flavour, builder, network, build.config, record, engine_path.name, stop)
         del parser
+        stop.raise_pending()
         report = _layer_report(flavour, host, serialized, record, logger)
+    stop.raise_pending()
 
     meta = EngineMeta(
         library_version=host.library_version,
@@ -172,9 +202,14 @@ def build_engine(
         built_with_gpu=host.built_with_gpu,
         input_dtype=manifest.input_spec.dtype,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        engine_sha256=hashlib.sha256(serialized).hexdigest(),
+        engine_size=serialized.nbytes,
         **option_fields,  # each option's sidecar field (the table's), and `options` for the rest
     )
     save_build(engine_path, serialized, meta, report)
+    if stop.pending:  # it came while saving: what was just written goes, as with any other step
+        remove_build(engine_path)
+        stop.raise_pending()
     after_build(build, options)  # the timing cache: merged with the file as it is now, under its lock
     log.info("built %s in %.1f s; layers by precision %s", engine_path, seconds, report.summary)
     return engine_path, meta

@@ -18,12 +18,16 @@ from pathlib import Path
 from runtime.core.artifacts import (
     FP16,
     golden_path,
+    graph_record_path,
     model_artifacts,
     onnx_for_precision,
     require_fp32_onnx,
 )
+from runtime.core.atomic import atomic_path, write_json_atomic
 from runtime.core.errors import UserError, require
-from runtime.core.io import atomic_path
+from runtime.core.io import sha256_file
+from runtime.core.manifest import OUTPUT_NAME
+from runtime.core.onnx_files import require_output
 from runtime.core.parity import ParityResult, compare
 
 from .graph_edit import load_onnx, match_nodes, to_float16
@@ -56,17 +60,28 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
     require_fp32_onnx(onnx_path, "the FP16 step")
     fp16_default = onnx_for_precision(onnx_path, FP16)
     out = Path(out or fp16_default)
-    refuse_clobbering({"the FP16 graph": out}, [p for p in model_artifacts(onnx_path) if p != fp16_default])
+    own = {fp16_default, graph_record_path(fp16_default)}
+    refuse_clobbering(
+        {"the FP16 graph": out, "its record": graph_record_path(out)}, [p for p in model_artifacts(onnx_path) if p not in own]
+    )
     model = load_onnx(onnx_path)
+    require_output(onnx_path, OUTPUT_NAME)  # named here: below, ONNX Runtime sees only a temporary file
     kept = match_nodes(model, keep_fp32 or [], "--keep-fp32")
     if kept:
         log.info("keeping %d node(s) in FP32: %s", len(kept), ", ".join(kept))
     converted = to_float16(model, kept)
+    record = graph_record_path(out)
+    record.unlink(missing_ok=True)  # an old record must never describe a new graph
     with atomic_path(out) as tmp:
         onnx.save(converted, str(tmp))
-        for result in golden_parity(tmp, golden_path(onnx_path), FP16):
-            log.info("%s", result.summary())
-            if not result:
-                raise UserError(f"FP16 graph misses the fp16 tolerance: {'; '.join(result.failures)}")
+        try:
+            for result in golden_parity(tmp, golden_path(onnx_path), FP16):
+                log.info("%s", result.summary())
+                if not result:
+                    raise UserError(f"FP16 graph misses the fp16 tolerance: {'; '.join(result.failures)}")
+        except UserError as exc:  # name the file the user will look for, not the temporary one
+            raise UserError(str(exc).replace(str(tmp), str(out))) from None
+        written = sha256_file(tmp)
+    write_json_atomic(record, {"fp16_onnx_sha256": written, "source_onnx_sha256": sha256_file(onnx_path)})
     log.debug("wrote %s", out)  # the command line prints it
     return out

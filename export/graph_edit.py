@@ -139,27 +139,18 @@ def load_onnx(path: Any, load_external_data: bool = True) -> Any:
 
     from google.protobuf.message import DecodeError
 
+    from runtime.core.onnx_files import external_data_files
+
     try:
         model = onnx.load_model(str(path), format="protobuf", load_external_data=False)
     except DecodeError as exc:
         raise UserError(f"{path}: not an ONNX model ({exc})") from None
     if not model.graph.node:  # stray bytes can parse as an empty message
         raise UserError(f"{path}: not an ONNX model (no graph nodes)")
-    # Weights stored in files beside the model (external data) must all be there, whole,
-    # even when not loaded now: a later step would end in onnx's ValidationError traceback.
+    # Weights stored in files beside the model (external data) must all be there, whole, and
+    # inside the model's folder, even when not loaded now (runtime.core.onnx_files has the rule).
     folder = Path(path).parent
-    for tensor in model.graph.initializer:
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {e.key: e.value for e in tensor.external_data}
-        data = folder / info.get("location", "")
-        needed = int(info.get("offset", 0)) + int(info.get("length", 0))
-        if not data.is_file() or data.stat().st_size < needed:
-            state = "missing" if not data.is_file() else f"shorter than the {needed} bytes it needs"
-            raise UserError(
-                f"{path}: the weights of {tensor.name!r} are stored in {data}, which is {state}; "
-                "copy the model's external-data files along with it"
-            )
+    external_data_files(path)
     if load_external_data:
         try:
             onnx.load_external_data_for_model(model, str(folder))

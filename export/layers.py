@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.core.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path
+from runtime.core.engine_meta import read_sidecar
 from runtime.core.errors import UserError
 from runtime.core.io import read_json_object
 
@@ -266,6 +267,9 @@ def read_report(path: str | Path) -> LayerReport:
     if not path.name.endswith((ENGINE_SUFFIX, LAYERS_SUFFIX)):
         raise UserError(f"{path}: expected an engine (model.<precision>{ENGINE_SUFFIX}) or its {LAYERS_SUFFIX} report")
     report = path if path.name.endswith(LAYERS_SUFFIX) else layers_path(path)
+    engine = path if path.name.endswith(ENGINE_SUFFIX) else path.with_name(path.name[: -len(LAYERS_SUFFIX)] + ENGINE_SUFFIX)
+    if engine.is_file():  # the report describes that engine only if the engine is the sidecar's
+        read_sidecar(engine)
     if not report.is_file():
         raise UserError(
             f"{report}: no such file; `python -m export engine` writes the layer report beside each engine it builds "

@@ -18,8 +18,9 @@ from convmixer.registry import label_names, wnid_names
 from runtime.app.images.inputs import find_images
 from runtime.app.images.transform import ImageTransform
 from runtime.core.artifacts import GOLDEN_NAME, MANIFEST_NAME, ONNX_NAME
+from runtime.core.atomic import atomic_path, write_json_atomic
 from runtime.core.errors import UserError
-from runtime.core.io import atomic_path, sha256_file, write_json_atomic
+from runtime.core.io import sha256_file
 from runtime.core.manifest import INPUT_NAME, OUTPUT_NAME, InputSpec
 from runtime.core.parity import compare
 from runtime.core.preprocess import ImageError, Preprocessing

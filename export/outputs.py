@@ -14,8 +14,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from runtime.core.atomic import same_file
 from runtime.core.errors import UserError
-from runtime.core.io import same_file
 
 # Packages this toolchain's dependencies import when they find them (torch probes for
 # `triton`), whether or not they are installed here.

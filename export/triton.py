@@ -39,6 +39,16 @@ from runtime.core.manifest import INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, Manifest
 
 from .graph_edit import load_onnx
 from .outputs import refuse_repository_path
+from .triton_files import (
+    MARKER,
+    check_width,
+    copy_model_file,
+    labels_text,
+    model_name,
+    pbtxt_string,
+    refuse_foreign,
+    staging_parent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +91,7 @@ def config_pbtxt(model: TritonModel) -> str:
     def dims(values: list[int]) -> str:
         return "[ " + ", ".join(str(v) for v in values) + " ]"
 
-    return f"""name: "{model.name}"
+    return f"""name: {pbtxt_string(model.name)}
 platform: "{model.platform}"
 max_batch_size: {model.max_batch_size}
 input [
@@ -97,7 +107,7 @@ output [
     name: "{OUTPUT_NAME}"
     data_type: TYPE_FP32
     dims: [ {model.num_classes} ]
-    label_filename: "{LABELS_FILE}"
+    label_filename: {pbtxt_string(LABELS_FILE)}
   }}
 ]
 dynamic_batching {{
@@ -203,6 +213,7 @@ def describe_onnx(onnx_path: Path, manifest: Manifest, name: str, max_batch: int
     if dtype not in TRITON_DTYPES:
         raise UserError(f"{onnx_path}: input '{INPUT_NAME}' is {dtype}; expected float32 or uint8")
     dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim][1:]
+    check_width(onnx_path, graph, manifest, _classes(manifest))
     preferred = sorted({max(1, top // 2), top})
     return TritonModel(name, "onnxruntime_onnx", top, dtype, dims, _classes(manifest), preferred, instances)
 
@@ -231,24 +242,25 @@ def write_repository(
         raise UserError(f"{build_dir}: no such folder (expected build/<model>/ from python -m export onnx)")
     artifact = find_artifact(build_dir, precision, fmt)
     manifest = load_manifest(artifact)
-    name = name or manifest.model
-    if not name or "/" in name or name.startswith("."):
-        raise UserError(f"--name {name!r}: a Triton model name is a plain folder name")
+    name = model_name(name, manifest)
     describe = describe_engine if artifact.suffix == ENGINE_SUFFIX else describe_onnx
     model = describe(artifact, manifest, name, max_batch, instances)
     if model.num_classes < 1:
         raise UserError(f"{manifest.path}: no labels and no arch.num_classes; cannot size the output 'logits'")
     labels = manifest.labels or [str(i) for i in range(model.num_classes)]
+    labels_file = labels_text(labels, manifest.path)
     target = repo / name
     refuse_repository_path(repo, target, build_dir)
+    refuse_foreign(target)
     try:
         repo.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=repo.parent, prefix=f".{repo.name}.{name}."))
+        tmp = Path(tempfile.mkdtemp(dir=staging_parent(repo), prefix=".triton."))
         try:
             (tmp / "1").mkdir()
-            shutil.copyfile(artifact, tmp / "1" / model.model_file)
+            copy_model_file(artifact, tmp / "1", model.model_file)
             (tmp / "config.pbtxt").write_text(config_pbtxt(model), encoding="utf-8")
-            (tmp / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+            (tmp / LABELS_FILE).write_text(labels_file, encoding="utf-8")
+            (tmp / MARKER).write_text(f"{artifact.name}\n", encoding="utf-8")
             os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the server may run as another user
             _swap_into_place(tmp, target)
         finally:
@@ -267,7 +279,7 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
     if not target.exists():
         os.replace(tmp, target)
         return
-    old = Path(tempfile.mkdtemp(dir=tmp.parent, prefix=f".{target.name}.old."))
+    old = Path(tempfile.mkdtemp(dir=tmp.parent, prefix=".triton.old."))
     os.replace(target, old / target.name)
     try:
         os.replace(tmp, target)

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime.app.cli.options import guarded  # noqa: E402
 from runtime.app.images.datasets import load_digits  # noqa: E402
+from runtime.core.atomic import atomic_path  # noqa: E402
 from runtime.core.errors import UserError  # noqa: E402
-from runtime.core.io import atomic_path  # noqa: E402
 
 
 def write_samples(out: Path, count: int) -> int:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import convmixer  # noqa: E402
 from runtime.app.images.datasets import load_digits  # noqa: E402
-from runtime.core.io import atomic_path  # noqa: E402
+from runtime.core.atomic import atomic_path  # noqa: E402
 from runtime.core.preprocess import Preprocessing, preprocess  # noqa: E402
 
 log = logging.getLogger("train_digits")

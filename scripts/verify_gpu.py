@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime.core.io import atomic_path  # noqa: E402
+from runtime.core.atomic import atomic_path  # noqa: E402
 
 # import name -> the distribution that provides it (what to carry over as a wheel).
 REQUIRED = {

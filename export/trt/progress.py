@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from runtime.core.flavours import import_flavour
 
+from .interrupt import stop_requested
+
 BAR_DELAY_S = 2.0  # a phase gets a bar only once it has lasted this long
 
 
@@ -50,7 +52,7 @@ def progress_monitor_class(flavour: str) -> type | None:
                 bar = self._bars.get(phase_name)
                 if bar is not None:
                     bar.update(step + 1 - bar.n)
-            return True  # False would cancel the build
+            return not stop_requested()  # False cancels the build: Ctrl-C or SIGTERM arrived
 
         def phase_finish(self, phase_name: str) -> None:
             with self._lock:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from runtime.core.artifacts import layers_path, sidecar_path
+from runtime.core.atomic import atomic_path, write_json_atomic
 from runtime.core.engine_meta import EngineMeta
-from runtime.core.io import atomic_path, write_json_atomic
 
 from ..layers import LayerReport
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.core.atomic import write_bytes_atomic
 from runtime.core.errors import UserError
-from runtime.core.io import write_bytes_atomic
 
 if TYPE_CHECKING:
     import tensorrt as trt

@@ -29,8 +29,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.artifacts import model_artifacts
+from ..core.atomic import atomic_path, same_file, write_error
 from ..core.errors import UserError
-from ..core.io import atomic_path, same_file, write_error
 from ..core.runner import Runner
 from .images.inputs import ImageInputs
 from .images.transform import Batch, ImagePipeline

@@ -36,6 +36,7 @@ SIDECAR_SUFFIX = ".json"  # added to the engine's whole name: model.fp16.engine.
 LAYERS_SUFFIX = ".layers.json"
 PARITY_SUFFIX = ".parity.json"  # of an engine
 ONNX_PARITY_SUFFIX = ".onnx-parity.json"  # of an ONNX graph
+GRAPH_RECORD_SUFFIX = ".json"  # added to a derived graph's whole name: model.fp16.onnx.json
 
 # A Triton model repository's version folder holds its file under the backend's default name.
 TRITON_PLAN_NAME = "model.plan"
@@ -135,6 +136,13 @@ def golden_path(model_file: str | Path) -> Path:
     return Path(model_file).parent / GOLDEN_NAME
 
 
+def graph_record_path(graph: str | Path) -> Path:
+    """model.fp16.onnx -> model.fp16.onnx.json: the FP16 graph's sha256 and its source's,
+    written by `export fp16` and checked by parity (as calibration.json is for INT8)."""
+    graph = Path(graph)
+    return graph.with_name(graph.name + GRAPH_RECORD_SUFFIX)
+
+
 def calibration_path(model_file: str | Path) -> Path:
     """The calibration.json beside any artifact (one per build folder)."""
     return Path(model_file).parent / CALIBRATION_NAME
@@ -157,4 +165,5 @@ def model_artifacts(model_file: str | Path) -> list[Path]:
     for graph in [onnx_for_precision(onnx, p) for p in PRECISIONS] + [model_file]:
         engine = model_file if model_file.name.endswith(ENGINE_SUFFIX) and graph == model_file else engine_path_for(graph)
         paths += [graph, engine, sidecar_path(engine), layers_path(engine), parity_path(engine), parity_path(graph)]
+    paths.append(graph_record_path(onnx_for_precision(onnx, FP16)))
     return list(dict.fromkeys(paths))

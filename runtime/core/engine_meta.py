@@ -6,11 +6,14 @@ version-compatible) and only on GPUs of the compute capability it was built for
 target compute capabilities. The library's own failure in those cases is an obscure
 deserialisation error; reading the sidecar first lets the runtime say what is wrong,
 before the library is even imported. The sidecar also says which ONNX graph the engine
-came from, which is checked against model.json (`check_provenance`).
+came from, which is checked against model.json (`check_provenance`), and the sha256 and
+size of the engine's own bytes, which every reader of an engine checks (`check_engine_bytes`):
+a sidecar describes one engine file, not whatever lies under its name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +52,8 @@ class EngineMeta:
     dla_core: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    engine_sha256: str = ""  # of the engine file as written; "" in sidecars older than this field
+    engine_size: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,18 +67,20 @@ class EngineMeta:
 
 
 @overload
-def read_sidecar(engine: str | Path, allow_missing: Literal[False] = False) -> EngineMeta: ...
+def read_sidecar(engine: str | Path, allow_missing: Literal[False] = False, verify: bool = True) -> EngineMeta: ...
 @overload
-def read_sidecar(engine: str | Path, allow_missing: bool) -> EngineMeta | None: ...
-def read_sidecar(engine: str | Path, allow_missing: bool = False) -> EngineMeta | None:
+def read_sidecar(engine: str | Path, allow_missing: bool, verify: bool = True) -> EngineMeta | None: ...
+def read_sidecar(engine: str | Path, allow_missing: bool = False, verify: bool = True) -> EngineMeta | None:
     """The engine's sidecar; None only when it is missing and `allow_missing` says that is fine
-    (an engine built by trtexec, say; the library's own checks are then all there is)."""
+    (an engine built by trtexec, say; the library's own checks are then all there is).
+    With `verify`, the engine file's bytes are checked against it (check_engine_bytes); a
+    reader that checks the very bytes it then uses passes verify=False and calls that itself."""
     path = sidecar_path(engine)
     if not path.is_file():
         if allow_missing:
             log.warning(
                 "%s: no sidecar; loading it anyway as asked (--no-sidecar): its TensorRT version, GPU and source "
-                "ONNX are not checked here, only by TensorRT itself, and host code in it is allowed to run",
+                "ONNX are not checked here, only by TensorRT itself",
                 engine,
             )
             return None
@@ -82,7 +89,34 @@ def read_sidecar(engine: str | Path, allow_missing: bool = False) -> EngineMeta 
             "beside it (it records the GPU and TensorRT version the engine needs). For an engine built by "
             "trtexec, pass --no-sidecar to rely on TensorRT's own checks"
         )
-    return EngineMeta.from_dict(read_json_object(path, "an engine sidecar"), str(path))
+    meta = EngineMeta.from_dict(read_json_object(path, "an engine sidecar"), str(path))
+    if verify:
+        check_engine_bytes(meta, Path(engine))
+    return meta
+
+
+def check_engine_bytes(meta: EngineMeta, engine: Path, data: bytes | memoryview | None = None) -> None:
+    """Refuse an engine whose bytes (`data`, or the file's) are not the ones its sidecar
+    records: another model's engine, one copied over another precision's, or bytes under
+    an edited sidecar. A sidecar without the record is refused too (anyone can drop a field)."""
+    if not meta.engine_sha256:
+        raise UserError(
+            f"{engine}: its sidecar records no sha256 of the engine (written before engines were fingerprinted, "
+            f"or edited), so these bytes cannot be trusted. {_rebuild_hint(meta)}"
+        )
+    if data is None:
+        try:
+            size, actual = engine.stat().st_size, sha256_file(engine)
+        except FileNotFoundError:
+            raise UserError(f"{engine}: no such file") from None
+    else:
+        size, actual = len(data), hashlib.sha256(data).hexdigest()
+    if actual != meta.engine_sha256 or size != meta.engine_size:
+        raise UserError(
+            f"{engine}: sha256 {actual} ({size} bytes), but its sidecar {sidecar_path(engine).name} records "
+            f"sha256 {meta.engine_sha256} ({meta.engine_size} bytes); the engine is not the one the sidecar "
+            f"describes (copied over, or another build's). {_rebuild_hint(meta)}"
+        )
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

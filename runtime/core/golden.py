@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ONNX_NAME, calibration_path, golden_path, precision_of
+from .artifacts import ONNX_NAME, calibration_path, golden_path, graph_record_path, precision_of
 from .errors import UserError
 from .io import read_json, sha256_file
 from .loader import TensorRTOptions, load
@@ -54,9 +54,10 @@ def check_onnx_provenance(model_file: Path, manifest: Manifest | None, precision
     hashes (engines get the same check from engine_meta.check_provenance).
 
     model.json records the sha256 of model.onnx, so an FP32 graph must have it.
-    calibration.json records the INT8 graph it wrote and the model.onnx it came from, so an
-    INT8 graph must be that graph, from that model.onnx. Nothing records the FP16 graph's
-    hash: it is measured as it is, and the returned note says so ("" when all was checked)."""
+    calibration.json records the INT8 graph it wrote and the model.onnx it came from, and
+    `export fp16` records the same in model.fp16.onnx.json (artifacts.graph_record_path), so
+    those graphs must be the ones recorded, from that model.onnx. A graph with no record
+    (an older export) is measured as it is, and the returned note says so ("" when all was checked)."""
     recorded = manifest.data.get("onnx_sha256") if manifest else None
     if manifest is None or not recorded:
         return "model.json records no ONNX hash; provenance not checked"
@@ -68,17 +69,19 @@ def check_onnx_provenance(model_file: Path, manifest: Manifest | None, precision
                 "the golden logits belong to another export (re-export, or pass its --golden)"
             )
         return ""
-    report = calibration_path(model_file)
-    if precision != "int8" or not report.is_file():
+    report = calibration_path(model_file) if precision == "int8" else graph_record_path(model_file)
+    if precision not in ("int8", "fp16") or not report.is_file():
         return f"no recorded hash for {model_file.name}; provenance not checked"
     data = read_json(report)
     made, origin = (
-        (data.get("int8_onnx_sha256"), data.get("source_onnx_sha256")) if isinstance(data, dict) else ("", "")
+        (data.get(f"{precision}_onnx_sha256"), data.get("source_onnx_sha256")) if isinstance(data, dict) else ("", "")
     )
     if made:
         actual = sha256_file(model_file)
         if actual != made:
-            raise UserError(f"{model_file}: sha256 {actual}, but {report} records the INT8 graph it wrote as {made}")
+            raise UserError(
+                f"{model_file}: sha256 {actual}, but {report} records the {precision.upper()} graph it wrote as {made}"
+            )
     if origin and origin != recorded:
         raise UserError(
             f"{model_file}: {report} says it came from a {ONNX_NAME} of sha256 {origin}, "

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from .dlpack import dlpack_device, is_gpu
 from .errors import UserError
 from .manifest import INPUT_NAME, InputSpec
 
@@ -91,6 +90,8 @@ class Runner(abc.ABC):
         if isinstance(images, np.ndarray):
             check_input(images.shape, str(images.dtype), self.input_spec)
             return self._infer(images)
+        from .dlpack import dlpack_device, is_gpu  # a tensor from CuPy, torch...: read only when one comes
+
         device = dlpack_device(images)
         if device is None:
             raise UserError(

@@ -17,6 +17,10 @@ class TensorRTOptions:
     allow_missing_sidecar: bool = field(default=False, metadata={"flag": "--no-sidecar"})
     # CUDA device index (after CUDA_VISIBLE_DEVICES)
     device: int = field(default=0, metadata={"flag": "--device"})
+    # let host code inside the engine run (version-compatible plans carry a lean runtime, plugins
+    # may ship with it): only on this explicit opt-in, never because a sidecar, which anyone can
+    # edit, says the engine was built version-compatible
+    allow_engine_host_code: bool = field(default=False, metadata={"flag": "--allow-engine-host-code"})
 
     def asked(self) -> list[str]:
         """The options set away from their defaults, as the command line names them."""

@@ -7,6 +7,7 @@ repository: a stand-in engine file with a real sidecar is enough.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from export.triton import write_repository
 from runtime.core.artifacts import sidecar_path
+from runtime.core.atomic import write_json_atomic
 from runtime.core.engine_meta import EngineMeta
 from runtime.core.errors import UserError
-from runtime.core.io import write_json_atomic
 from tests.conftest import run_cli
 
 
@@ -38,8 +39,11 @@ def build(digits_export: Path, tmp_path: Path) -> Path:
 
 def add_engine(build: Path, precision: str, profiles: list[dict[str, list[int]]], **fields: object) -> Path:
     engine = build / f"model.{precision}.engine"
-    engine.write_bytes(b"stand-in plan: Triton's server would deserialise it, not this test")
+    plan = b"stand-in plan: Triton's server would deserialise it, not this test"
+    engine.write_bytes(plan)
     meta = EngineMeta(
+        engine_sha256=hashlib.sha256(plan).hexdigest(),
+        engine_size=len(plan),
         library_version="10.13.0.35",
         gpu_name="NVIDIA H100 80GB HBM3",
         compute_capability="9.0",

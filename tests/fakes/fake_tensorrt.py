@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import hashlib
 import itertools
 import json
 import threading
@@ -713,7 +714,8 @@ def write_engine(
     blob: dict[str, Any] = {"profiles": profiles, **{k: v for k, v in blob_and_meta.items() if k in blob_keys}}
     if onnx is not None:
         blob["onnx"] = str(onnx)
-    path.write_bytes(json.dumps(blob).encode())
+    data = json.dumps(blob).encode()
+    path.write_bytes(data)
     if sidecar:
         meta = {
             "library_version": "10.13.0.35",
@@ -725,6 +727,8 @@ def write_engine(
             "source_onnx_sha256": sha256_file(onnx) if onnx else "",
             "build_seconds": 0.0,
             "input_dtype": blob.get("input_dtype", "float32"),
+            "engine_sha256": hashlib.sha256(data).hexdigest(),
+            "engine_size": len(data),
         }
         meta.update({k: v for k, v in blob_and_meta.items() if k in meta_keys})
         path.with_name(path.name + ".json").write_text(json.dumps(EngineMeta(**meta).to_dict()))

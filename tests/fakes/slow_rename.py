@@ -2,7 +2,7 @@
 
     python -m tests.fakes.slow_rename MARKER WATCHED MODULE [ARGS...]
 
-Artifacts are written to a temporary file and renamed into place (runtime.core.io.atomic_path).
+Artifacts are written to a temporary file and renamed into place (runtime.core.atomic.atomic_path).
 Here the first such rename into the folder WATCHED creates MARKER and then sleeps, so a
 test knows the command is mid-write, with its temporary file present, when it sends a
 signal; the command runs unchanged otherwise.

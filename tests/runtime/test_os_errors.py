@@ -138,18 +138,19 @@ def test_read_only_folder_for_a_normal_user(tmp_path: Path) -> None:
 def test_a_temporary_file_that_cannot_be_made_is_reported_as_the_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tempfile
 
-    from runtime.core.io import write_bytes_atomic
+    from runtime.core.atomic import write_bytes_atomic
 
     target = tmp_path / "out.bin"
-    temp_name = str(tmp_path / ".out.bin.x1y2.tmp")
+    real_open = os.open
 
-    def no_space(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), temp_name)  # as mkstemp reports it
+    def no_space(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        if Path(path).name.startswith(".out.bin."):  # the temporary file, as os.open reports it
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, flags, mode)
 
-    monkeypatch.setattr(tempfile, "mkstemp", no_space)
+    monkeypatch.setattr(os, "open", no_space)
     with pytest.raises(OSError) as raised:
         write_bytes_atomic(target, b"x")
-    assert raised.value.filename == str(target) and "x1y2" not in str(raised.value)
+    assert raised.value.filename == str(target) and ".tmp" not in str(raised.value)
     assert os.strerror(errno.ENOSPC) in str(raised.value)

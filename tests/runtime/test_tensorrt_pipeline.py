@@ -22,6 +22,7 @@ from PIL import Image
 import runtime
 from runtime.core.backends.tensorrt import TensorRTRunner
 from runtime.core.errors import UserError
+from runtime.core.io import sha256_file
 from tests.conftest import run_cli
 from tests.fakes import fake_tensorrt
 
@@ -286,7 +287,7 @@ def test_version_compatible_engines_run_forward_with_host_code_allowed(model_dir
         fake_tensorrt.install(monkeypatch, version=here)
         engine = _engine(model_dir, DYNAMIC, host_code=True, version_compatible=True, library_version=built)
         if ok:
-            with runtime.load(engine) as runner:
+            with runtime.load(engine, options=runtime.TensorRTOptions(allow_engine_host_code=True)) as runner:
                 assert runner.infer(_images(1)).shape == (1, 10)
         else:
             with pytest.raises(UserError, match=f"built with TensorRT {built}, this machine has {here}; a version-co"):
@@ -419,6 +420,7 @@ def test_real_rtx_validity_check_is_reported_in_one_line(model_dir: Path, monkey
     )
     meta = json.loads(engine.with_name(engine.name + ".json").read_text())
     meta["library_version"] = trt.__version__
+    meta["engine_sha256"], meta["engine_size"] = sha256_file(engine), engine.stat().st_size
     engine.with_name(engine.name + ".json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match=r"model.engine: tensorrt-rtx says this engine cannot run here"):
         runtime.load(engine).activate()

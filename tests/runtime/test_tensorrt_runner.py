@@ -123,11 +123,13 @@ def test_engine_from_another_gpu_is_refused(built) -> None:  # type: ignore[no-u
 def test_missing_sidecar_or_corrupt_engine(built) -> None:  # type: ignore[no-untyped-def]
     engine, _, _ = built
     engine.write_bytes(b"\x00garbage")
-    with pytest.raises(UserError, match="could not deserialise"):
+    with pytest.raises(UserError, match="the engine is not the one the sidecar describes"):
         runtime.load(engine).activate()
     engine.with_name(engine.name + ".json").unlink()
     with pytest.raises(UserError, match="no such file; an engine is only loaded with the sidecar"):
         runtime.load(engine).activate()
+    with pytest.raises(UserError, match="could not deserialise"):
+        runtime.load(engine, options=runtime.TensorRTOptions(allow_missing_sidecar=True)).activate()
 
 
 def test_one_runner_shared_by_threads_gives_correct_results(built) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ from runtime.core.artifacts import (
     parity_path,
     sidecar_path,
 )
+from runtime.core.atomic import write_json_atomic
 from runtime.core.engine_meta import EngineMeta
-from runtime.core.io import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "engine_summary.py"
@@ -32,6 +33,8 @@ def add_engine(build: Path, precision: str, passed: bool | None, onnx_only: bool
     engine = engine_path_for(onnx_for_precision(build / ONNX_NAME, precision))
     engine.write_bytes(b"plan")
     meta = EngineMeta(
+        engine_sha256=hashlib.sha256(b"plan").hexdigest(),
+        engine_size=4,
         library_version="1.7.1",
         gpu_name=None,
         compute_capability=None,

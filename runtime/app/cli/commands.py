@@ -25,7 +25,12 @@ def _load_options(args: argparse.Namespace) -> TensorRTOptions:
     passed through unchanged (to runtime.load, parity, classify on Ray)."""
     from ...core.loader import TensorRTOptions
 
-    return TensorRTOptions(cuda_graph=args.cuda_graph, allow_missing_sidecar=args.no_sidecar, device=args.device)
+    return TensorRTOptions(
+        cuda_graph=args.cuda_graph,
+        allow_missing_sidecar=args.no_sidecar,
+        device=args.device,
+        allow_engine_host_code=args.allow_engine_host_code,
+    )
 
 
 def cmd_parity(args: argparse.Namespace) -> int:

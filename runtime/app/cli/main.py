@@ -24,6 +24,12 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each input shape from a CUDA graph")
     p.add_argument("--no-sidecar", action="store_true", help="TensorRT: run an engine with no .engine.json (trtexec)")
     p.add_argument(
+        "--allow-engine-host-code",
+        action="store_true",
+        help="TensorRT: let the engine run host code it carries (version-compatible or lean-runtime engines); "
+        "only for engines you trust (default: refused)",
+    )
+    p.add_argument(
         "--device",
         type=opts.whole("--device", 0, 63),
         default=0,

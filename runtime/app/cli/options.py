@@ -154,7 +154,7 @@ def guarded(main: Callable[[], int]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exits.BAD_INPUT
     except OSError as exc:
-        # Artifacts are written through runtime.core.io.atomic_path, so nothing half-written
+        # Artifacts are written through runtime.core.atomic.atomic_path, so nothing half-written
         # is left behind; what remains to do is say which file and why, on one line.
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return exits.OS_ERROR

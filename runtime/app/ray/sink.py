@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ...core.atomic import atomic_path
 from ...core.errors import require
-from ...core.io import atomic_path
 from ..classify import OUTPUT_FORMATS as LOCAL_OUTPUT_FORMATS
 from ..classify import Writer
 from ..classify import output_format as local_output_format

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import UserError, require
 from ..manifest import FLOAT_INPUT, INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, InputSpec, find_manifest
+from ..onnx_files import external_data_files
 from ..runner import Runner
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class OnnxRuntimeRunner(Runner):
         ort = require("onnxruntime", ORT_HINT)
         if not self.model_file.is_file():
             raise UserError(f"{self.model_file}: no such file")
+        external_data_files(self.model_file)  # before ONNX Runtime reads any of them
         self._errors = ort_errors()
         options = ort.SessionOptions()
         options.log_severity_level = 4  # fatal only: its errors reach the user in our one-line message

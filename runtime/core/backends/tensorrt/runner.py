@@ -47,14 +47,18 @@ class TensorRTRunner(Runner):
 
     # -- life cycle -------------------------------------------------------------------
     def _activate(self) -> None:
-        from ...engine_meta import check_device, check_library, check_provenance, read_sidecar
+        from ...engine_meta import check_device, check_engine_bytes, check_library, check_provenance, read_sidecar
         from ...flavours import TENSORRT_RTX, default_flavour, import_flavour
         from ...manifest import InputSpec, find_manifest
         from .active import ActiveEngine
 
         if not self.model_file.is_file():
             raise UserError(f"{self.model_file}: no such file")
-        self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar)
+        # The bytes checked against the sidecar, first of all, are the very bytes deserialised.
+        self.meta: EngineMeta | None = read_sidecar(self.model_file, self.options.allow_missing_sidecar, verify=False)
+        data = self.model_file.read_bytes()
+        if self.meta is not None:
+            check_engine_bytes(self.meta, self.model_file, data)
         flavour = self.meta.flavour if self.meta else default_flavour()
         self.backend = flavour
         if flavour == TENSORRT_RTX and self.options.cuda_graph:
@@ -79,7 +83,8 @@ class TensorRTRunner(Runner):
         if self.meta is not None:
             check_library(self.meta, self.model_file, str(getattr(trt_module, "__version__", "unknown")))
         self.cuda.set_device(self.options.device)
-        self.engine: trt.ICudaEngine = self._deserialise(trt_module)
+        self.engine: trt.ICudaEngine = self._deserialise(trt_module, data)
+        del data
         specs = (manifest.input_spec if manifest else None, InputSpec(self.meta.input_dtype) if self.meta else None)
         active = ActiveEngine(self.model_file, self.options, self.cuda, self.engine, trt_module, specs)
         self._active_engine = active
@@ -120,17 +125,18 @@ class TensorRTRunner(Runner):
         self._cuda_for(flavour)
         import_flavour(flavour)
 
-    def _deserialise(self, trt_module: ModuleType) -> trt.ICudaEngine:
+    def _deserialise(self, trt_module: ModuleType, data: bytes) -> trt.ICudaEngine:
         from .engine import check_validity
 
         self._trt_logger = trt_module.Logger(trt_module.Logger.WARNING)
         self._runtime: trt.Runtime = trt_module.Runtime(self._trt_logger)
-        if self.meta is None or self.meta.version_compatible:
-            # A version-compatible plan carries its own lean runtime, host code TensorRT runs
-            # only when told to. Our sidecar says the build asked for it; without a sidecar
-            # the user has vouched for the file by passing --no-sidecar.
+        if self.options.allow_engine_host_code:
+            log.warning(
+                "%s: host code inside the engine is allowed to run (--allow-engine-host-code); "
+                "do this only for engines you built or trust",
+                self.model_file,
+            )
             self._runtime.engine_host_code_allowed = True
-        data = self.model_file.read_bytes()
         validity = getattr(self._runtime, "get_engine_validity", None)
         if validity is not None:
             check_validity(self.model_file, self.backend, trt_module, *validity(data))
