@@ -64,20 +64,18 @@ def cmd_engine(args: argparse.Namespace) -> int:
         print(trtexec_command(args.onnx, args.out or engine_path_for(args.onnx), options))
         return 0
     from .engine import remove_build
-    from .trt.interrupt import deferred_signals
 
-    # A signal up to the last line still means no engine: leaving the block raises it
-    # (exit 130 or 143) after what the build wrote is removed.
-    with deferred_signals() as stop:
-        path, meta = build_engine(args.onnx, options, args.out)
-        where = f"on {meta.gpu_name}" if meta.built_with_gpu else "without a GPU"
+    path, meta = build_engine(args.onnx, options, args.out)
+    where = f"on {meta.gpu_name}" if meta.built_with_gpu else "without a GPU"
+    try:  # a signal up to the last line still means no engine (exit 130 or 143)
         print(
             f"wrote {path} ({meta.precision}, {meta.flavour} {meta.library_version}, {where}, "
             f"targets {','.join(meta.target_compute_capabilities)}, {meta.build_seconds} s)",
             flush=True,
         )
-        if stop.pending:
-            remove_build(path)
+    except KeyboardInterrupt:
+        remove_build(path)
+        raise
     return 0
 
 

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runtime.core.artifacts import engine_path_for, layers_path, model_artifacts, precision_of, sidecar_path
 from runtime.core.engine_meta import EngineMeta
@@ -27,7 +27,7 @@ from runtime.core.io import sha256_file
 from runtime.core.manifest import OUTPUT_NAME, load_manifest
 from runtime.core.onnx_files import external_data_files, require_output
 
-from .engine_options import EngineOptions, after_build, sidecar_fields, validate
+from .engine_options import Build, EngineOptions, after_build, sidecar_fields, validate
 from .layers import LayerReport, parse_inspector_json, parse_rtx_layers
 from .outputs import refuse_clobbering
 from .shapes import default_profile
@@ -160,21 +160,40 @@ def build_engine(
         ",".join(targets),
     )
 
-    with deferred_signals() as stop:  # Ctrl-C, SIGTERM: acted on at safe points (export/trt/interrupt.py)
-        return _build_and_save(onnx_path, options, engine_path, host, option_fields, stop)
+    # Inside TensorRT, Ctrl-C and SIGTERM are recorded and acted on at safe points
+    # (export/trt/interrupt.py); leaving the block raises one that came.
+    with deferred_signals() as stop:
+        serialized, seconds, report, build = _build(onnx_path, options, engine_path.name, host, stop)
+    meta = EngineMeta(
+        library_version=host.library_version,
+        gpu_name=host.gpu_name,
+        compute_capability=host.compute_capability,
+        precision=precision,
+        source_onnx=onnx_path.name,
+        source_onnx_sha256=sha256_file(onnx_path),
+        build_seconds=round(seconds, 2),
+        built_with_gpu=host.built_with_gpu,
+        input_dtype=load_manifest(onnx_path).input_spec.dtype,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        engine_sha256=hashlib.sha256(serialized).hexdigest(),
+        engine_size=serialized.nbytes,
+        **option_fields,  # each option's sidecar field (the table's), and `options` for the rest
+    )
+    try:  # a signal here raises at once (a stalled disk is not waited for); what was written goes
+        save_build(engine_path, serialized, meta, report)
+        after_build(build, options)  # the timing cache: merged with the file as it is now, under its lock
+    except KeyboardInterrupt:  # Terminated (SIGTERM) too
+        remove_build(engine_path)
+        raise
+    log.info("built %s in %.1f s; layers by precision %s", engine_path, seconds, report.summary)
+    return engine_path, meta
 
 
-def _build_and_save(
-    onnx_path: Path,
-    options: EngineOptions,
-    engine_path: Path,
-    host: BuildHost,
-    option_fields: dict[str, Any],
-    stop: Deferred,
-) -> tuple[Path, EngineMeta]:
+def _build(
+    onnx_path: Path, options: EngineOptions, name: str, host: BuildHost, stop: Deferred
+) -> tuple[memoryview, float, LayerReport, Build]:
+    """The serialized engine, its build seconds, its layer report and its Build."""
     flavour = str(options.flavour)
-    manifest = load_manifest(onnx_path)
-    precision = precision_of(onnx_path)
     with capture(flavour) as (logger, record):
         if TYPE_CHECKING:
             import tensorrt as trt
@@ -185,31 +204,9 @@ def _build_and_save(
             raise UserError(f"{flavour} could not create a builder: {record.last_error()}")
         network, parser = network_from_onnx(flavour, builder, logger, onnx_path)
         build = config_from_options(flavour, builder, options)
-        serialized, seconds = _serialize(flavour, builder, network, build.config, record, engine_path.name, stop)
+        serialized, seconds = _serialize(flavour, builder, network, build.config, record, name, stop)
         del parser
         stop.raise_pending()
         report = _layer_report(flavour, host, serialized, record, logger)
     stop.raise_pending()
-
-    meta = EngineMeta(
-        library_version=host.library_version,
-        gpu_name=host.gpu_name,
-        compute_capability=host.compute_capability,
-        precision=precision,
-        source_onnx=onnx_path.name,
-        source_onnx_sha256=sha256_file(onnx_path),
-        build_seconds=round(seconds, 2),
-        built_with_gpu=host.built_with_gpu,
-        input_dtype=manifest.input_spec.dtype,
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        engine_sha256=hashlib.sha256(serialized).hexdigest(),
-        engine_size=serialized.nbytes,
-        **option_fields,  # each option's sidecar field (the table's), and `options` for the rest
-    )
-    save_build(engine_path, serialized, meta, report)
-    if stop.pending:  # it came while saving: what was just written goes, as with any other step
-        remove_build(engine_path)
-        stop.raise_pending()
-    after_build(build, options)  # the timing cache: merged with the file as it is now, under its lock
-    log.info("built %s in %.1f s; layers by precision %s", engine_path, seconds, report.summary)
-    return engine_path, meta
+    return serialized, seconds, report, build

@@ -169,6 +169,9 @@ def describe_engine(engine: Path, manifest: Manifest, name: str, max_batch: int 
         )
     if not meta.profiles:
         raise UserError(f"{engine}: its sidecar lists no optimization profile")
+    source = engine.parent / Path(meta.source_onnx).name  # the output width is the graph's
+    if source.is_file():
+        check_width(source, load_onnx(source, load_external_data=False).graph, manifest, _classes(manifest))
     batch_max = max(p["max"][0] for p in meta.profiles)
     if max_batch is not None and not 1 <= max_batch <= batch_max:
         raise UserError(

@@ -6,7 +6,8 @@ there is swallowed by the binding (`[ERROR] Exception caught in log(): KeyboardI
 and the build goes on, writes its files and exits 0. So while a build runs, SIGINT and
 SIGTERM only record themselves: the progress monitor then asks TensorRT to cancel, and the
 build raises KeyboardInterrupt (or Terminated, for SIGTERM) at the next safe point, before
-anything is saved or, once saved, after removing what it wrote. The command line then
+anything is saved. Saving is outside the block: there a signal raises at once (a stalled
+disk is not waited for) and export.engine removes what was written. The command line then
 exits 130 or 143 as for any other step.
 """
 

@@ -140,6 +140,10 @@ def test_a_graph_narrower_than_model_json_is_refused(build: Path, tmp_path: Path
     _edit_manifest(build, labels=[f"c{i}" for i in range(12)], arch={**data.get("arch", {}), "num_classes": 12})
     _one_line_refusal(_triton(build, tmp_path / "repo"), "has 10 classes, but model.json has 12")
     assert not (tmp_path / "repo" / "convmixer_digits").exists()
+    # An engine's width is its source graph's, when that graph lies beside it.
+    fake_tensorrt.write_engine(build / "model.int8.engine", PROFILE, build / "model.onnx", precision="int8")
+    res = _triton(build, tmp_path / "repo", "--precision", "int8", "--format", "engine")
+    _one_line_refusal(res, "model.onnx: output 'logits' has 10 classes, but model.json has 12")
 
 
 # -- which precision, said --------------------------------------------------------------------------
