@@ -231,8 +231,8 @@ def parse_inspector_json(text: str) -> list[LayerInfo]:
     try:
         data = json.loads(text)
         entries = data["Layers"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"the engine inspector gave no layer list ({exc})") from None
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
+        raise UserError(f"the engine inspector gave no layer list ({exc or type(exc).__name__})") from None
     layers = []
     for entry in entries:
         if not isinstance(entry, dict):  # names only: the engine was not built with DETAILED verbosity

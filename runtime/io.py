@@ -108,6 +108,8 @@ def read_json(path: str | Path) -> Any:
         raise UserError(f"{path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # the parser recurses once per level: 100000 nested [ ends here
+        raise UserError(f"{path}: not usable JSON (nested too deeply)") from None
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -85,7 +85,8 @@ class Manifest:
 
     @property
     def random_init(self) -> bool:
-        return self.data.get("weights", {}).get("source") == "random-init"
+        weights = self.data.get("weights")
+        return isinstance(weights, dict) and weights.get("source") == "random-init"
 
 
 def manifest_path_for(model_file: str | Path) -> Path:
@@ -161,6 +162,9 @@ def validate(path: Path, data: dict[str, Any]) -> None:
     for field in ("num_classes", "patch_size"):
         if field in arch and not _whole(arch[field], 1, 1 << 20):
             raise bad(f"arch.{field}", arch[field], "a whole number from 1")
+    weights = data.get("weights", {})
+    if not isinstance(weights, dict) or not isinstance(weights.get("source", ""), str):
+        raise bad("weights", weights, 'a block such as {"source": "random-init", ...}')
     labels = data.get("labels")
     if labels is not None:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
