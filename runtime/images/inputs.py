@@ -135,7 +135,8 @@ class _Collector:
             except OSError as exc:
                 self.skip(exc.filename or folder, f"cannot list folder ({exc.strerror or exc})")
                 continue
-            dirs, files = [], []
+            dirs: list[str] = []
+            files: list[str] = []
             for entry in entries:
                 try:
                     is_dir = entry.is_dir()  # follows symlinks, as os.walk(followlinks=True)
