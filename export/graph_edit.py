@@ -106,6 +106,65 @@ def _restore_fp32_weights(model: Any, kept: set[str], fp32_weights: dict[str, An
             model.graph.initializer.remove(init)
 
 
+# Element types packed below one byte: their counts do not map onto bytes one to one.
+_PACKED = frozenset({"INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2"})
+
+
+def declared_size(path: Any, tensor: Any, onnx: Any) -> int:
+    """The bytes an initializer's dims and type declare, checked against the data it holds
+    in the file (none for external data: check_external_data compares those). 0 where the
+    type has no fixed size (strings, sub-byte types)."""
+    if any(d < 0 for d in tensor.dims):
+        raise UserError(f"{path}: initializer {tensor.name!r} has dims {list(tensor.dims)} | expected sizes from 0")
+    count = 1
+    for d in tensor.dims:
+        count *= int(d)
+    type_name = onnx.TensorProto.DataType.Name(tensor.data_type) if tensor.data_type in onnx.TensorProto.DataType.values() else "?"
+    if type_name in _PACKED or type_name in ("STRING", "UNDEFINED", "?"):
+        return 0
+    itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        return count * itemsize
+    if tensor.HasField("raw_data"):
+        held, want, unit = len(tensor.raw_data), count * itemsize, "bytes"
+    else:
+        per = 2 if type_name.startswith("COMPLEX") else 1
+        held, want, unit = len(getattr(tensor, onnx.helper.tensor_dtype_to_field(tensor.data_type))), count * per, "values"
+    if held != want:
+        raise UserError(
+            f"{path}: initializer {tensor.name!r} has dims {list(tensor.dims)} ({want} {unit} of "
+            f"{type_name.lower()}), but holds {held} {unit}; the file is damaged or was edited"
+        )
+    return count * itemsize
+
+
+def check_external_data(path: Any, folder: Any, tensor: Any, declared: int) -> int:
+    """Check one initializer stored outside the model: a whole offset and length, a length
+    that its dims and type declare, and a regular file (not a link) that holds them all.
+    Returns the bytes it will take in memory."""
+    info = {e.key: e.value for e in tensor.external_data}
+    where = f"{path}: the weights of {tensor.name!r}"
+    numbers = {}
+    for key in ("offset", "length"):
+        text = info.get(key)
+        if text is not None:
+            if not (text.isascii() and text.isdigit() and len(text) < 20):
+                raise UserError(f"{where} have external-data {key} {text!r} | expected a whole number of bytes from 0")
+            numbers[key] = int(text)
+    if "length" in numbers and declared and numbers["length"] != declared:
+        raise UserError(
+            f"{where} have dims {list(tensor.dims)} ({declared} bytes), but external-data length {numbers['length']}"
+        )
+    data = folder / info.get("location", "")
+    if data.is_symlink():
+        raise UserError(f"{where} are stored in {data}, a symbolic link; copy the file itself beside the model")
+    needed = numbers.get("offset", 0) + numbers.get("length", declared)
+    if not data.is_file() or data.stat().st_size < needed:
+        state = "missing" if not data.is_file() else f"shorter than the {needed} bytes it needs"
+        raise UserError(f"{where} are stored in {data}, which is {state}; copy the model's external-data files along with it")
+    return numbers.get("length", declared)
+
+
 def load_onnx(path: Any, load_external_data: bool = True) -> Any:
     """The ModelProto in the file `path`, or a one-line UserError when it is not one.
 
@@ -124,18 +183,16 @@ def load_onnx(path: Any, load_external_data: bool = True) -> Any:
     # Weights stored in files beside the model (external data) must all be there, whole,
     # even when not loaded now: a later step would end in onnx's ValidationError traceback.
     folder = Path(path).parent
+    external = 0
     for tensor in model.graph.initializer:
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {e.key: e.value for e in tensor.external_data}
-        data = folder / info.get("location", "")
-        needed = int(info.get("offset", 0)) + int(info.get("length", 0))
-        if not data.is_file() or data.stat().st_size < needed:
-            state = "missing" if not data.is_file() else f"shorter than the {needed} bytes it needs"
-            raise UserError(
-                f"{path}: the weights of {tensor.name!r} are stored in {data}, which is {state}; "
-                "copy the model's external-data files along with it"
-            )
+        declared = declared_size(path, tensor, onnx)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            external += check_external_data(path, folder, tensor, declared)
+    # Every step that takes the graph holds its weights in memory (the FP16 rewrite, ONNX
+    # Runtime, TensorRT's parser): what they declare must fit before any of them is read.
+    from runtime.memory_budget import check_host_memory
+
+    check_host_memory(external, f"{path} (external-data weights)", "this machine cannot hold the model")
     if load_external_data:
         try:
             onnx.load_external_data_for_model(model, str(folder))
