@@ -25,6 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import UserError
+from .preprocess import ImageError, open_regular
 
 # Files that sit beside images in data sets and are not images: passed over in folders.
 SIDECARS = frozenset(
@@ -75,13 +76,15 @@ def _unrecognised(path: Path) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path):
+            with open_regular(path) as fh, Image.open(fh):
                 return None
     except Image.DecompressionBombError:
         return None  # an image: the decoder refuses it later, with that reason
     except Image.UnidentifiedImageError:
         suffix = f"suffix {path.suffix}" if path.suffix else "no suffix"
         return f"not an image ({suffix}, and Pillow does not recognise the content)"
+    except ImageError as exc:
+        return str(exc).removeprefix(f"{path}: ")
     except (OSError, SyntaxError, ValueError) as exc:
         return f"unreadable ({exc})"
 
