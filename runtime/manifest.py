@@ -80,6 +80,14 @@ class Manifest:
         return len(self.labels or []) or 1000
 
     @property
+    def declared_classes(self) -> int | None:
+        """The class count model.json states (arch.num_classes, else its labels); None when it states none."""
+        arch = self.data.get("arch") or {}
+        if "num_classes" in arch:
+            return int(arch["num_classes"])
+        return len(self.labels) if self.labels else None
+
+    @property
     def patch_size(self) -> int:
         return int(self.data.get("arch", {}).get("patch_size", 1))
 

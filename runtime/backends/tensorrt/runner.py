@@ -155,6 +155,9 @@ class TensorRTRunner(Runner):
             self.__dict__.pop(name, None)
 
     # -- engine description -------------------------------------------------------------
+    def output_classes(self) -> int | None:
+        return self.num_classes
+
     def accepts(self, shape: tuple[int, ...]) -> bool:
         return self.profiles.accepts(tuple(shape))
 
