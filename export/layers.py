@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path
+from runtime.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path, model_path
 from runtime.errors import UserError
 from runtime.io import read_json
 
@@ -261,8 +261,9 @@ def _short_names(names: list[str], width: int = 44) -> list[str]:
 
 
 def read_report(path: str | Path) -> LayerReport:
-    """The layer report of an engine (give the .engine or its .layers.json)."""
-    path = Path(path)
+    """The layer report of an engine (give the .engine or its .layers.json; a link is
+    followed, as for every model file: runtime.artifacts.model_path)."""
+    path = model_path(path)
     if not path.name.endswith((ENGINE_SUFFIX, LAYERS_SUFFIX)):
         raise UserError(f"{path}: expected an engine (model.<precision>{ENGINE_SUFFIX}) or its {LAYERS_SUFFIX} report")
     report = path if path.name.endswith(LAYERS_SUFFIX) else layers_path(path)

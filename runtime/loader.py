@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .artifacts import model_path
 from .errors import UserError
 from .runner import Runner
 
@@ -23,9 +24,10 @@ def load(
     The runner is inactive until entered (`with runtime.load(path) as runner:`).
     TensorRT only: `cuda_graph` replays each input shape from a captured CUDA graph;
     `allow_missing_sidecar` runs an engine with no .engine.json (built by trtexec), with
-    a warning; `device` picks the CUDA device.
+    a warning; `device` picks the CUDA device. A symlinked `model_file` is followed
+    (runtime.artifacts.model_path).
     """
-    path = Path(model_file)
+    path = model_path(model_file)  # a link is followed: its companion files are the target's
     if backend is None:
         if path.suffix == ".engine":
             backend = "tensorrt"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import load
-from .artifacts import ONNX_NAME, calibration_path, golden_path, precision_of
+from .artifacts import ONNX_NAME, calibration_path, golden_path, model_path, precision_of
 from .cli_support import MAX_SIZE
 from .errors import UserError
 from .io import read_json, sha256_file
@@ -123,6 +123,7 @@ def run_parity(
     ONNX file is measured as it is, so an edited graph shows up as a parity failure."""
     if not Path(model_file).is_file():
         raise UserError(f"{model_file}: no such file")
+    model_file = model_path(model_file)  # a link is followed: golden.npz and the rest are the target's
     precision = precision or precision_of(str(model_file))
     manifest = find_manifest(model_file)
     provenance = ""
