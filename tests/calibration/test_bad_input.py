@@ -137,3 +137,20 @@ def test_the_npz_budget_is_the_batch_budget(digits_export: Path, tmp_path: Path,
         f"error: --data {data} (images 512x3x32x32 float32, labels 512 int64) needs 6.0 MiB, over half of this "
         "machine's 4.0 MiB of memory; an .npz is read whole: save the images as an .npy, which is read in batches"
     )
+
+
+def test_limit_counts_usable_images_over_half_broken_data(digits_export: Path, tmp_path: Path) -> None:
+    import json
+
+    from runtime.images.datasets import load_digits
+
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    folder = tmp_path / "half"
+    folder.mkdir()
+    train = load_digits("train")
+    for i in range(100):
+        train.image(i).save(folder / f"{i:03d}.png")
+        (folder / f"{i:03d}_broken.png").write_bytes(b"")
+    assert cli.main([str(onnx_path), "--data", str(folder), "--limit", "64", "--method", "max"]) == 0
+    report = json.loads((onnx_path.parent / "calibration.json").read_text())
+    assert report["images_used"] == 64
