@@ -4,6 +4,7 @@ entries and sidecar files) passed over by a documented rule; the same for every 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,51 @@ def test_a_closed_folder_as_another_user_is_permission_denied(tmp_path: Path) ->
     finally:
         closed.chmod(0o700)
     assert found.paths == [] and [s.reason for s in found.skipped] == ["Permission denied"]
+
+
+@pytest.fixture(scope="module")
+def deep_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Class folders 0..9 of digits, with class 3's images 1000 folders down."""
+    from runtime.images.datasets import load_digits
+
+    root = tmp_path_factory.mktemp("deep")
+    test = load_digits("test")
+    bottom = root / "3"
+    bottom.mkdir()
+    for _ in range(1000):  # one level at a time: Path.mkdir(parents=True) recurses too
+        bottom = bottom / "d"
+        bottom.mkdir()
+    for i in range(40):
+        label = int(test.labels[i])
+        folder = bottom if label == 3 else root / str(label)
+        folder.mkdir(exist_ok=True)
+        test.image(i).save(folder / f"{i:02d}.png")
+    yield root
+    for png in bottom.iterdir():  # pytest's own clean-up (shutil.rmtree) recurses as deep as the tree
+        png.unlink()
+    while bottom != root / "3":
+        bottom.rmdir()
+        bottom = bottom.parent
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runtime", "classify", "{model}", "{data}"],
+        ["runtime", "evaluate", "{model}", "--data", "{data}"],
+        ["runtime", "bench", "{model}", "--images", "{data}", "--batch", "8", "--seconds", "0.1"],
+        ["calibration", "{model}", "--data", "{data}", "--method", "max"],
+    ],
+    ids=["classify", "evaluate", "bench", "calibration"],
+)
+def test_every_command_walks_a_folder_1000_levels_deep(
+    digits_export: Path, deep_tree: Path, tmp_path: Path, command: list[str]
+) -> None:
+    from tests.calibration.conftest import copy_export
+
+    model = copy_export(digits_export, tmp_path / "m")
+    res = run_cli(*[a.format(model=model, data=deep_tree) for a in command])
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "RecursionError" not in res.stderr
+    if command[1] == "classify":
+        assert len(res.stdout.splitlines()) == 40
