@@ -71,7 +71,7 @@ class DataSource:
     heldout: list[Sample]
     skipped: list[str] = field(default_factory=list)  # "path: reason", filled while streaming
     reserve: list[Sample] = field(default_factory=list)  # the rest of the set: replacements, in draw order
-    limit: int = 0  # the usable images calibration aims for (--limit)
+    limit: int = 0  # the usable images calibration aims for: the calibration part's size (--limit at most)
 
     def batches(self, samples: list[Sample], batch: int) -> Iterator[tuple[np.ndarray, list[int | None]]]:
         """Preprocessed batches; unreadable images are skipped and recorded in `skipped`."""
@@ -149,7 +149,7 @@ def _image_folder(images: ImageSet, transform: ImageTransform, limit: int, heldo
         [sample(int(i)) for i in held_idx],
         unreadable,
         [sample(int(i)) for i in reserve_idx],
-        limit,
+        len(calib_idx),
     )
 
 
@@ -169,7 +169,7 @@ def _array_file(
         [sample(int(i)) for i in calib_idx],
         [sample(int(i)) for i in held_idx],
         reserve=[sample(int(i)) for i in reserve_idx],
-        limit=limit,
+        limit=len(calib_idx),
     )
 
 
@@ -187,7 +187,7 @@ def _digits(transform: ImageTransform, limit: int, classes: int | None) -> DataS
         [Sample(train.keys[i], int(train.labels[i]), int(i), train_rows) for i in order],
         [Sample(test.keys[i], int(test.labels[i]), i, test_rows) for i in range(len(test))],
         reserve=[Sample(train.keys[i], int(train.labels[i]), int(i), train_rows) for i in rest],
-        limit=limit,
+        limit=len(order),
     )
 
 

@@ -280,3 +280,11 @@ def test_the_minimum_counts_the_whole_set(tmp_path: Path) -> None:
     used = _usable(src)
     assert used + sum(s.key.split("/")[-1].startswith("good") for s in src.heldout) == 40
     assert used >= MIN_USABLE
+
+
+def test_nothing_is_drawn_when_nothing_fails(tmp_path: Path) -> None:
+    """A set within --limit keeps its fifth held out when every image reads."""
+    make_folder(tmp_path, per_class=20)
+    src = open_source(str(tmp_path), CFG, [str(i) for i in range(10)], limit=64)
+    assert (len(src.calibration), len(src.heldout)) == (32, 8)
+    assert _usable(src) == 32 and (len(src.calibration), len(src.heldout)) == (32, 8)
