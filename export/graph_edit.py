@@ -198,4 +198,6 @@ def load_onnx(path: Any, load_external_data: bool = True) -> Any:
             onnx.load_external_data_for_model(model, str(folder))
         except onnx.checker.ValidationError as exc:
             raise UserError(f"{path}: its external data cannot be read ({str(exc).splitlines()[0]})") from None
+        for tensor in model.graph.initializer:  # without a length, onnx reads to the end of the file
+            declared_size(path, tensor, onnx)
     return model

@@ -153,3 +153,24 @@ def test_the_external_data_budget_is_the_batch_budget(
     monkeypatch.setattr(onnx, "load_external_data_for_model", lambda *a: pytest.fail("read before the check"))
     with pytest.raises(UserError, match=r"\(external-data weights\) needs .* over half of this machine's"):
         load_onnx(onnx_path)
+
+
+def test_dims_beyond_the_data_without_a_length_are_one_line(digits_export: Path, tmp_path: Path) -> None:
+    """No `length`: onnx reads to the end of the file, so the dims are checked after reading."""
+    onnx_path = _with_external_data(digits_export, tmp_path / "build", "")
+
+    def drop_lengths_and_shrink(model: onnx.ModelProto) -> None:
+        for t in model.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                kept = [(e.key, e.value) for e in t.external_data if e.key != "length"]
+                del t.external_data[:]
+                for key, value in kept:
+                    t.external_data.add(key=key, value=value)
+        _wrong_dims(model)
+        first = max(model.graph.initializer, key=lambda t: len(t.dims))
+        first.dims[0] -= 2  # now fewer elements than the data holds
+
+    _edited(onnx_path, drop_lengths_and_shrink)
+    res = run_cli("export", "fp16", str(onnx_path))
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "the file is damaged or was edited" in res.stderr.strip().splitlines()[-1]
