@@ -12,6 +12,7 @@ are refused. Rows whose values are not finite are skipped, each with its reason.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 raise UserError(f"--data {path}: holds no images array (only {', '.join(npz.files) or 'nothing'})")
             key = "images" if "images" in npz.files else arrays[0]
             return npz[key], (npz["labels"] if "labels" in npz.files else None)
-    except (OSError, ValueError, IndexError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, IndexError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise UserError(f"--data {path}: not a readable {path.suffix} file ({exc})") from None
 
 

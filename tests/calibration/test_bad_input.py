@@ -154,3 +154,17 @@ def test_limit_counts_usable_images_over_half_broken_data(digits_export: Path, t
     assert cli.main([str(onnx_path), "--data", str(folder), "--limit", "64", "--method", "max"]) == 0
     report = json.loads((onnx_path.parent / "calibration.json").read_text())
     assert report["images_used"] == 64
+
+
+def test_an_npz_with_a_damaged_compressed_member_is_one_line(digits_export: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    data = tmp_path / "damaged.npz"
+    np.savez_compressed(data, images=np.random.default_rng(0).standard_normal((20, 3, 32, 32), np.float32))
+    raw = bytearray(data.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[26:28], "little"), int.from_bytes(raw[28:30], "little")
+    start = 30 + name_len + extra_len  # the member's deflate stream, after its local header
+    raw[start : start + 4] = b"\xff" * 4  # an invalid block type: zlib.error, not BadZipFile
+    data.write_bytes(bytes(raw))
+    assert cli.main([str(onnx_path), "--data", str(data), "--method", "max"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: --data {data}: not a readable .npz file (")

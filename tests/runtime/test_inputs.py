@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from runtime.errors import UserError
 from runtime.images.datasets import open_image_set
 from runtime.images.inputs import collect_images
 from tests.conftest import run_cli
@@ -96,6 +97,8 @@ def test_a_folder_1000_levels_deep_is_walked_without_recursion(tmp_path: Path) -
     (deep / "top.png").write_bytes(_png_bytes(6))
     try:
         found = collect_images([deep])
+        with pytest.raises(UserError, match="nested too deeply for a glob; name the folder"):
+            collect_images([f"{deep}/**/*.png"])
     finally:  # pytest's own clean-up (shutil.rmtree) recurses as deep as the tree
         (leaf / "bottom.png").unlink()
         while leaf != deep:
