@@ -33,7 +33,7 @@ from typing import IO, Any
 import numpy as np
 from tqdm import tqdm
 
-from .artifacts import model_artifacts
+from .artifacts import model_artifacts, model_path
 from .errors import UserError
 from .images.inputs import ImageInputs
 from .images.pipeline import HostPipeline
@@ -71,7 +71,8 @@ def check_output_path(output: Path | None, inputs: list[Path], model_file: Path)
         raise write_error(output, exc) from None
     if stat.S_ISDIR(st.st_mode):
         raise UserError(f"--output {output} is a folder; name a .jsonl or .csv file")
-    for kind, paths in (("an artifact of the model in use", model_artifacts(model_file)), ("an input", inputs)):
+    artifacts = model_artifacts(model_file) + model_artifacts(model_path(model_file))  # a link's and its target's
+    for kind, paths in (("an artifact of the model in use", artifacts), ("an input", inputs)):
         path = same_file(output, paths)
         if path is not None:
             raise UserError(f"--output {output} is {kind} ({path}); results would overwrite it")

@@ -46,3 +46,13 @@ def test_classify_through_a_link_uses_the_targets_manifest(digits_export: Path, 
     res = run_cli("runtime", "classify", str(link), str(tmp_path / "x.png"))
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"{tmp_path / 'x.png'}: ")
+
+
+def test_classify_through_a_link_protects_the_targets_artifacts(digits_export: Path, tmp_path: Path) -> None:
+    link = _linked(digits_export, tmp_path)
+    Image.fromarray(np.full((16, 16), 90, np.uint8)).save(tmp_path / "x.png")
+    manifest = tmp_path / "build" / "model.json"
+    before = manifest.read_bytes()
+    res = run_cli("runtime", "classify", str(link), str(tmp_path / "x.png"), "--output", str(manifest))
+    assert res.returncode == 2 and "is an artifact of the model in use" in res.stderr, res.stderr
+    assert manifest.read_bytes() == before
