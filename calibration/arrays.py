@@ -1,6 +1,9 @@
 """Preprocessed calibration tensors from a .npy (memory-mapped) or .npz file, checked
 before any work: the layout, dtype and size the model takes, and whole labels in range.
 
+An .npz is read whole, so the sizes its .npy headers declare are checked against the
+memory budget (runtime.core.memory) before anything is decompressed.
+
 A float model takes normalised float tensors: an integer array, or a float one holding
 raw 0..255 pixel values, would be calibrated on the wrong range without a word, so both
 are refused. Rows whose values are not finite are skipped, each with its reason.
@@ -9,6 +12,7 @@ are refused. Rows whose values are not finite are skipped, each with its reason.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +20,7 @@ import numpy as np
 
 from runtime.core.errors import UserError
 from runtime.core.manifest import InputSpec
+from runtime.core.memory import check_host_memory, declared_bytes, npz_declared
 from runtime.core.preprocess import Preprocessing
 
 RAW_PIXEL_PROBE = 16  # rows looked at to tell raw 0..255 pixels from normalised tensors
@@ -48,14 +53,26 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, mmap_mode="r"), None  # memory-mapped: read batch by batch
+        declared = npz_declared(path)  # np.load reads a member whole: its size is checked first
+        main = "images" if "images" in declared else next((k for k in declared if k != "labels"), "")
+        _check_declared(path, {k: v for k, v in declared.items() if k in (main, "labels")})
         with np.load(path) as npz:
             arrays = [k for k in npz.files if k != "labels"]
             if "images" not in npz.files and not arrays:
                 raise UserError(f"--data {path}: holds no images array (only {', '.join(npz.files) or 'nothing'})")
             key = "images" if "images" in npz.files else arrays[0]
             return npz[key], (npz["labels"] if "labels" in npz.files else None)
-    except (OSError, ValueError, IndexError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, IndexError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise UserError(f"--data {path}: not a readable {path.suffix} file ({exc})") from None
+
+
+def _check_declared(path: Path, declared: dict[str, tuple[tuple[int, ...], np.dtype[np.generic]]]) -> None:
+    """Refuse an .npz whose arrays, as their headers declare them, the memory budget cannot hold."""
+    total = sum(declared_bytes(shape, dtype) for shape, dtype in declared.values())
+    shapes = ", ".join(f"{k} {'x'.join(map(str, shape))} {dtype}" for k, (shape, dtype) in declared.items())
+    check_host_memory(
+        total, f"--data {path} ({shapes})", "an .npz is read whole: save the images as an .npy, which is read in batches"
+    )
 
 
 def _check_images(path: Path, images: np.ndarray, cfg: Preprocessing, spec: InputSpec) -> None:

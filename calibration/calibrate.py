@@ -139,6 +139,9 @@ def calibrate(
     layers = [n for n in quantizable_layers(model) if n not in excluded and n not in kept_fp32]
     refuse_no_int8(layers, f"--exclude/--keep-fp32 match all {len(quantizable_layers(model))} quantizable layers")
     del model
+    # The graph's class count must be model.json's before any work: the accuracy figures
+    # compare its outputs with labels numbered as model.json says (Runner._check_classes).
+    OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"]).activate().deactivate()
     int8_path = onnx_for_precision(onnx_path, INT8)
     report_path = calibration_path(onnx_path)
     refuse_data_holding_outputs(data, [int8_path, report_path, chart_path(onnx_path)])

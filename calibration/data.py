@@ -6,8 +6,11 @@ agreement and accuracy. Folders and digits are read by runtime.app.images.datase
 reader `evaluate` uses, through the one decode pipeline: the same files are skipped for
 the same reasons, by name. Images are decoded one batch at a time, so memory stays
 bounded whatever the size of the set. A sample that cannot be decoded, or whose tensor is
-not finite, is skipped and listed; calibration then needs MIN_USABLE good ones, and draws
-them from the held-out part when the calibration part has too few (`calibration_batches`).
+not finite, is skipped and listed, and a replacement is drawn from the rest of the set
+(in the same seeded order: the rest of the set, then the held-out part while it keeps a
+fifth), so calibration uses `limit` usable images whenever the set has them. Calibration
+needs MIN_USABLE good ones in the whole set, drawn from all of the held-out part if need
+be (`calibration_batches`).
 
 Samples are what the graph's input takes (runtime.core.manifest.InputSpec): float32 CHW,
 normalised, or uint8 HWC for a model exported with `--input uint8`.
@@ -67,6 +70,8 @@ class DataSource:
     calibration: list[Sample]
     heldout: list[Sample]
     skipped: list[str] = field(default_factory=list)  # "path: reason", filled while streaming
+    reserve: list[Sample] = field(default_factory=list)  # the rest of the set: replacements, in draw order
+    limit: int = 0  # the usable images calibration aims for: the calibration part's size (--limit at most)
 
     def batches(self, samples: list[Sample], batch: int) -> Iterator[tuple[np.ndarray, list[int | None]]]:
         """Preprocessed batches; unreadable images are skipped and recorded in `skipped`."""
@@ -87,42 +92,51 @@ class DataSource:
             start = end
 
     def calibration_batches(self, batch: int) -> Iterator[tuple[np.ndarray, list[int | None]]]:
-        """The calibration part's batches, then, while fewer than MIN_USABLE samples were
-        usable, held-out samples moved into the calibration part: "at least 8 usable images"
-        means 8 in the whole set, not 8 in the part that the split happens to pick."""
+        """The calibration part's batches, then replacements for the samples that failed,
+        until `limit` were usable: drawn from the reserve, then from the held-out part while
+        it keeps a fifth of its samples for the report, and, while fewer than MIN_USABLE
+        were usable, from the rest of it. Drawn samples join the calibration part, so a
+        second pass reads the same images."""
         used = 0
         for x, labels in self.batches(self.calibration, batch):
             used += len(x)
             yield x, labels
-        while used < MIN_USABLE and self.heldout:
-            take = self.heldout[: MIN_USABLE - used]
-            del self.heldout[: len(take)]
-            self.calibration.extend(take)
-            for x, labels in self.batches(take, batch):
-                used += len(x)
-                yield x, labels
+        kept = len(self.heldout) // 5  # the held-out part keeps a fifth for the report, but for the minimum
+        for pool, target, floor in (
+            (self.reserve, self.limit, 0),
+            (self.heldout, self.limit, kept),
+            (self.heldout, MIN_USABLE, 0),
+        ):
+            while used < target and len(pool) > floor:
+                take = pool[: min(target - used, len(pool) - floor)]
+                del pool[: len(take)]
+                self.calibration.extend(take)
+                for x, labels in self.batches(take, batch):
+                    used += len(x)
+                    yield x, labels
 
 
-def _split(n: int, limit: int, heldout: int) -> tuple[np.ndarray, np.ndarray]:
+def _split(n: int, limit: int, heldout: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(calibration, held-out, reserve) indices of a set of `n`, in one seeded order."""
     order = np.random.default_rng(SELECTION_SEED).permutation(n)
     if n <= limit:
         # Keep a fifth out of calibration so the report is on unseen images, but never
         # below the minimum calibration needs.
         n_held = min(n // 5 if n > 1 else 0, max(0, n - MIN_USABLE))
-        return order[n_held:], order[:n_held]
-    return order[:limit], order[limit : limit + heldout]
+        return order[n_held:], order[:n_held], order[:0]
+    return order[:limit], order[limit : limit + heldout], order[limit + heldout :]
 
 
 def _image_folder(images: ImageSet, transform: ImageTransform, limit: int, heldout: int) -> DataSource:
     assert images.root is not None
     rows = ImageRows(images, transform)
-    calib_idx, held_idx = _split(len(images), limit, heldout)
+    calib_idx, held_idx, reserve_idx = _split(len(images), limit, heldout)
 
     def sample(i: int) -> Sample:
         return Sample(images.keys[i], None if images.labels is None else int(images.labels[i]), i, rows)
 
     digest = hashlib.sha256()
-    for part, idx in (("calibration", calib_idx), ("held-out", held_idx)):
+    for part, idx in (("calibration", calib_idx), ("held-out", held_idx), ("reserve", reserve_idx)):
         for i in sorted(idx.tolist()):
             path = Path(images.keys[i])
             st = path.stat()
@@ -134,6 +148,8 @@ def _image_folder(images: ImageSet, transform: ImageTransform, limit: int, heldo
         [sample(int(i)) for i in calib_idx],
         [sample(int(i)) for i in held_idx],
         unreadable,
+        [sample(int(i)) for i in reserve_idx],
+        len(calib_idx),
     )
 
 
@@ -141,7 +157,7 @@ def _array_file(
     path: Path, cfg: Preprocessing, spec: InputSpec, limit: int, heldout: int, classes: int | None
 ) -> DataSource:
     rows = open_array(path, cfg, spec, classes)
-    calib_idx, held_idx = _split(len(rows), limit, heldout)
+    calib_idx, held_idx, reserve_idx = _split(len(rows), limit, heldout)
 
     def sample(i: int) -> Sample:
         return Sample(f"{path.name}[{i}]", rows.label(i), i, rows)
@@ -152,6 +168,8 @@ def _array_file(
         digest.hexdigest(),
         [sample(int(i)) for i in calib_idx],
         [sample(int(i)) for i in held_idx],
+        reserve=[sample(int(i)) for i in reserve_idx],
+        limit=len(calib_idx),
     )
 
 
@@ -160,13 +178,16 @@ def _digits(transform: ImageTransform, limit: int, classes: int | None) -> DataS
     test = open_image_set("digits", None, split="test", num_classes=classes)
     train_rows, test_rows = ImageRows(train, transform), ImageRows(test, transform)
     assert train.labels is not None and test.labels is not None
-    order = np.random.default_rng(SELECTION_SEED).permutation(len(train))[:limit]
+    permuted = np.random.default_rng(SELECTION_SEED).permutation(len(train))
+    order, rest = permuted[:limit], permuted[limit:]
     fingerprint = hashlib.sha256(f"sklearn-digits split {SPLIT_SEED} pick {SELECTION_SEED} limit {limit}".encode())
     return DataSource(
         f"scikit-learn digits: {len(order)} train images for calibration, the {len(test)}-image test split held out",
         fingerprint.hexdigest(),
         [Sample(train.keys[i], int(train.labels[i]), int(i), train_rows) for i in order],
         [Sample(test.keys[i], int(test.labels[i]), i, test_rows) for i in range(len(test))],
+        reserve=[Sample(train.keys[i], int(train.labels[i]), int(i), train_rows) for i in rest],
+        limit=len(order),
     )
 
 

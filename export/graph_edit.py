@@ -130,6 +130,53 @@ def _restore_fp32_weights(model: Any, kept: set[str], fp32_weights: dict[str, An
             model.graph.initializer.remove(init)
 
 
+# Element types packed below one byte: their counts do not map onto bytes one to one.
+_PACKED = frozenset({"INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2"})
+
+
+def declared_size(path: Any, tensor: Any, onnx: Any) -> int:
+    """The bytes an initializer's dims and type declare, checked against the data it holds
+    in the file (none for external data: external_bytes compares those). 0 where the
+    type has no fixed size (strings, sub-byte types)."""
+    if any(d < 0 for d in tensor.dims):
+        raise UserError(f"{path}: initializer {tensor.name!r} has dims {list(tensor.dims)} | expected sizes from 0")
+    count = 1
+    for d in tensor.dims:
+        count *= int(d)
+    type_name = onnx.TensorProto.DataType.Name(tensor.data_type) if tensor.data_type in onnx.TensorProto.DataType.values() else "?"
+    if type_name in _PACKED or type_name in ("STRING", "UNDEFINED", "?"):
+        return 0
+    itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        return count * itemsize
+    if tensor.HasField("raw_data"):
+        held, want, unit = len(tensor.raw_data), count * itemsize, "bytes"
+    else:
+        per = 2 if type_name.startswith("COMPLEX") else 1
+        held, want, unit = len(getattr(tensor, onnx.helper.tensor_dtype_to_field(tensor.data_type))), count * per, "values"
+    if held != want:
+        raise UserError(
+            f"{path}: initializer {tensor.name!r} has dims {list(tensor.dims)} ({want} {unit} of "
+            f"{type_name.lower()}), but holds {held} {unit}; the file is damaged or was edited"
+        )
+    return count * itemsize
+
+
+def external_bytes(path: Any, tensor: Any, declared: int, stored: dict[str, Any]) -> int:
+    """The bytes one initializer stored outside the model takes in memory: its length, which
+    must be what its dims and type declare. Where and how the bytes are stored (inside the
+    model's folder, whole-number offset and length, a regular file long enough) is
+    runtime.core.onnx_files' one rule, already applied: `stored` is its record by tensor name."""
+    record = stored.get(tensor.name)
+    length = record.length if record is not None else None
+    if length is not None and declared and length != declared:
+        raise UserError(
+            f"{path}: the weights of {tensor.name!r} have dims {list(tensor.dims)} ({declared} bytes), "
+            f"but external-data length {length}"
+        )
+    return length if length is not None else declared
+
+
 def load_onnx(path: Any, load_external_data: bool = True) -> Any:
     """The ModelProto in the file `path`, or a one-line UserError when it is not one.
 
@@ -150,10 +197,22 @@ def load_onnx(path: Any, load_external_data: bool = True) -> Any:
     # Weights stored in files beside the model (external data) must all be there, whole, and
     # inside the model's folder, even when not loaded now (runtime.core.onnx_files has the rule).
     folder = Path(path).parent
-    external_data_files(path)
+    stored = {e.tensor: e for e in external_data_files(path)}  # where the bytes are: the one rule
+    external = 0
+    for tensor in model.graph.initializer:
+        declared = declared_size(path, tensor, onnx)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            external += external_bytes(path, tensor, declared, stored)
+    # Every step that takes the graph holds its weights in memory (the FP16 rewrite, ONNX
+    # Runtime, TensorRT's parser): what they declare must fit before any of them is read.
+    from runtime.core.memory import check_host_memory
+
+    check_host_memory(external, f"{path} (external-data weights)", "this machine cannot hold the model")
     if load_external_data:
         try:
             onnx.load_external_data_for_model(model, str(folder))
         except onnx.checker.ValidationError as exc:
             raise UserError(f"{path}: its external data cannot be read ({str(exc).splitlines()[0]})") from None
+        for tensor in model.graph.initializer:  # without a length, onnx reads to the end of the file
+            declared_size(path, tensor, onnx)
     return model

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.core.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path
+from runtime.core.artifacts import ENGINE_SUFFIX, LAYERS_SUFFIX, PRECISIONS, layers_path, model_path
 from runtime.core.engine_meta import read_sidecar
 from runtime.core.errors import UserError
 from runtime.core.io import read_json_object
@@ -232,8 +232,8 @@ def parse_inspector_json(text: str) -> list[LayerInfo]:
     try:
         data = json.loads(text)
         entries = data["Layers"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"the engine inspector gave no layer list ({exc})") from None
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
+        raise UserError(f"the engine inspector gave no layer list ({exc or type(exc).__name__})") from None
     layers = []
     for entry in entries:
         if not isinstance(entry, dict):  # names only: the engine was not built with DETAILED verbosity
@@ -262,8 +262,9 @@ def _short_names(names: list[str], width: int = 44) -> list[str]:
 
 
 def read_report(path: str | Path) -> LayerReport:
-    """The layer report of an engine (give the .engine or its .layers.json)."""
-    path = Path(path)
+    """The layer report of an engine (give the .engine or its .layers.json; a link is
+    followed, as for every model file: runtime.core.artifacts.model_path)."""
+    path = model_path(path)
     if not path.name.endswith((ENGINE_SUFFIX, LAYERS_SUFFIX)):
         raise UserError(f"{path}: expected an engine (model.<precision>{ENGINE_SUFFIX}) or its {LAYERS_SUFFIX} report")
     report = path if path.name.endswith(LAYERS_SUFFIX) else layers_path(path)

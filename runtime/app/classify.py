@@ -5,7 +5,12 @@ Decoding runs in worker processes (runtime.app.images.pipeline) a bounded number
 of inference, so the accelerator is not left waiting on Pillow and memory stays bounded
 however many images there are. Every input gets a record: its top-k classes, or the
 reason it was skipped. Results go to a temporary file that replaces the output only
-when the run ends, so an interrupted run leaves no torn file.
+when the run ends, so an interrupted run (Ctrl-C, SIGTERM) leaves no torn file.
+
+When a later batch fails (the runner or the pipeline raises), what was classified is not
+lost: the output is still written, with the records made so far and, for each input not
+reached, a record whose error says the run stopped and why; the command then exits
+non-zero with the failure's one line. So the file always holds one record per input.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import IO, Any
 import numpy as np
 from tqdm import tqdm
 
-from ..core.artifacts import model_artifacts
+from ..core.artifacts import model_artifacts, model_path
 from ..core.atomic import atomic_path, same_file, write_error
 from ..core.errors import UserError
 from ..core.runner import Runner
@@ -65,7 +70,8 @@ def check_output_path(output: Path | None, inputs: list[Path], model_file: Path)
         raise write_error(output, exc) from None
     if stat.S_ISDIR(st.st_mode):
         raise UserError(f"--output {output} is a folder; name a .jsonl or .csv file")
-    for kind, paths in (("an artifact of the model in use", model_artifacts(model_file)), ("an input", inputs)):
+    artifacts = model_artifacts(model_file) + model_artifacts(model_path(model_file))  # a link's and its target's
+    for kind, paths in (("an artifact of the model in use", artifacts), ("an input", inputs)):
         path = same_file(output, paths)
         if path is not None:
             raise UserError(f"--output {output} is {kind} ({path}); results would overwrite it")
@@ -161,12 +167,13 @@ def classify(
     if topk < 1:
         raise UserError("--topk must be at least 1")
     fmt = output_format(output)
-    classified = skipped = 0
+    classified = skipped = reached = 0
     start = time.perf_counter()
     # Records on stdout name each skipped file already; a warning too would say it twice.
     # With an output file, stderr is where the person running it sees a skip.
     warn = log.warning if output is not None else log.debug
-    with _sink(output, stream) as fh, tqdm(total=inputs.count, unit="img", desc="classifying", disable=None) as bar:
+    complete = [False]  # set once every input has a record, so a failure keeps the output
+    with _sink(output, stream, complete) as fh, tqdm(total=inputs.count, unit="img", desc="classifying", disable=None) as bar:
         writer = Writer(fh, fmt, topk)
         for skip in inputs.skipped:
             skipped += 1
@@ -182,7 +189,8 @@ def classify(
                     yield b.images
 
         def write(b: Batch, found: list[dict[str, Any]]) -> None:
-            nonlocal classified, skipped
+            nonlocal classified, skipped, reached
+            reached += len(b.paths)
             row_of = {path_index: row for row, path_index in enumerate(b.ok)}
             for i, path in enumerate(b.paths):
                 if i in b.errors:
@@ -197,21 +205,47 @@ def classify(
         # One infer_batches pass, so the runner copies batch i+1 to the GPU while batch i
         # runs. Its contract: a batch's memory may be refilled once the next batch is asked
         # for, which is when the pipeline assembles the next batch into `buffer`.
-        with contextlib.closing(runner.infer_batches(to_runner())) as results:
-            for logits in results:
-                while waiting[0].images is None:  # batches where nothing decoded, in input order
-                    write(waiting.popleft(), [])
-                write(waiting.popleft(), top_k_records(logits, topk, labels))
-        while waiting:
-            write(waiting.popleft(), [])
+        try:
+            with contextlib.closing(runner.infer_batches(to_runner())) as results:
+                for logits in results:
+                    while waiting[0].images is None:  # batches where nothing decoded, in input order
+                        write(waiting.popleft(), [])
+                    write(waiting.popleft(), top_k_records(logits, topk, labels))
+            while waiting:
+                write(waiting.popleft(), [])
+        except Exception as exc:
+            reason = f"not classified: the run stopped ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            for path in inputs.paths[reached:]:
+                writer.write({"path": str(path), "error": reason})
+            fh.flush()
+            complete[0] = True
+            if output is not None:
+                log.warning(
+                    "%s keeps the %d result(s) made before the failure; %d input(s) are marked not classified",
+                    output,
+                    classified,
+                    len(inputs.paths) - reached,
+                )
+            raise
     return ClassifyStats(inputs.count, classified, skipped, time.perf_counter() - start)
 
 
 @contextlib.contextmanager
-def _sink(output: Path | None, stream: IO[str] | None = None) -> Iterator[IO[str]]:
-    """A file that replaces `output` only once the run completes; else `stream` or stdout."""
+def _sink(output: Path | None, stream: IO[str] | None = None, complete: list[bool] | None = None) -> Iterator[IO[str]]:
+    """A file that replaces `output` only once the run completes; else `stream` or stdout.
+
+    An exception (not Ctrl-C or SIGTERM) that leaves while `complete` holds True still
+    replaces `output`: every input has its record, some saying why they were not reached."""
     if output is None:
         yield stream or sys.stdout
         return
+    failure: Exception | None = None
     with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        yield fh
+        try:
+            yield fh
+        except Exception as exc:
+            if not (complete and complete[0]):
+                raise
+            failure = exc
+    if failure is not None:
+        raise failure

@@ -131,6 +131,14 @@ def parity_path(model_file: str | Path) -> Path:
     return model_file.with_name(_strip(model_file.name, ENGINE_SUFFIX) + PARITY_SUFFIX)
 
 
+def model_path(model_file: str | Path) -> Path:
+    """The one rule for a symlinked model file: the link is followed, so every companion
+    file (model.json, golden.npz, the engine's sidecar, calibration.json) comes from the
+    target's folder, never from the link's. Any other path is returned as it was given."""
+    path = Path(model_file)
+    return path.resolve() if path.is_symlink() else path
+
+
 def golden_path(model_file: str | Path) -> Path:
     """The golden.npz beside any artifact."""
     return Path(model_file).parent / GOLDEN_NAME

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ONNX_NAME, calibration_path, golden_path, graph_record_path, precision_of
+from .artifacts import ONNX_NAME, calibration_path, golden_path, graph_record_path, model_path, precision_of
 from .errors import UserError
 from .io import read_json, sha256_file
 from .loader import TensorRTOptions, load
 from .manifest import Manifest, find_manifest
+from .memory import check_host_memory, declared_bytes, npz_declared
 from .parity import ParityResult, compare
+from .preprocessing import MAX_SIZE
 
 log = logging.getLogger(__name__)
+
+ACTIVATION_FACTOR = 8  # the model's working memory on an input, in multiples of the input's bytes
 
 
 def load_golden(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -27,6 +31,7 @@ def load_golden(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
             f"{path}: no such file; `python -m export onnx` writes golden.npz beside model.onnx (or pass --golden)"
         )
     try:
+        _check_declared(path, npz_declared(path))
         with np.load(path, allow_pickle=False) as golden:
             pairs = []
             i = 0
@@ -47,6 +52,22 @@ def load_golden(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
         if not (np.isfinite(ref).all() and (x.dtype == np.uint8 or np.isfinite(x).all())):
             raise UserError(f"{path}: input_{i} or logits_{i} holds NaN or infinity")
     return pairs
+
+
+def _check_declared(path: Path, declared: dict[str, tuple[tuple[int, ...], np.dtype[np.generic]]]) -> None:
+    """Refuse, from the .npy headers alone, golden arrays the memory budget cannot hold:
+    each input is read whole, and the model's activations on it take several times more."""
+    inputs = {k: v for k, v in declared.items() if k.startswith("input_")}
+    for key, (shape, _) in inputs.items():
+        if len(shape) == 4 and max(shape[1:]) > MAX_SIZE:
+            raise UserError(f"{path}: {key} declares {'x'.join(map(str, shape))} | each side at most {MAX_SIZE}")
+    total = sum(declared_bytes(shape, dtype) for shape, dtype in declared.values())
+    # ConvMixer keeps a few activations of `dim` channels per patch: bound them by a factor
+    # of the input, as a batch's memory is bounded for --batch.
+    total += ACTIVATION_FACTOR * max((declared_bytes(s, d) for s, d in inputs.values()), default=0)
+    largest = max(inputs.items(), key=lambda kv: declared_bytes(*kv[1]), default=None)
+    what = f"{path} ({largest[0]} {'x'.join(map(str, largest[1][0]))} {largest[1][1]})" if largest else str(path)
+    check_host_memory(total, what, "golden inputs are a few small batches; re-export it with `python -m export onnx`")
 
 
 def check_onnx_provenance(model_file: Path, manifest: Manifest | None, precision: str) -> str:
@@ -104,6 +125,7 @@ def run_parity(
     ONNX file is measured as it is, so an edited graph shows up as a parity failure."""
     if not Path(model_file).is_file():
         raise UserError(f"{model_file}: no such file")
+    model_file = model_path(model_file)  # a link is followed: golden.npz and the rest are the target's
     precision = precision or precision_of(str(model_file))
     manifest = find_manifest(model_file)
     provenance = ""

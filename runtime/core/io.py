@@ -19,6 +19,8 @@ def read_json(path: str | Path) -> Any:
         raise UserError(f"{path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # the parser recurses once per level: 100000 nested [ ends here
+        raise UserError(f"{path}: not usable JSON (nested too deeply)") from None
 
 
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:

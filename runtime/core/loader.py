@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .artifacts import ENGINE_SUFFIX, ONNX_SUFFIX
+from .artifacts import ENGINE_SUFFIX, ONNX_SUFFIX, model_path
 from .errors import UserError
 from .runner import Runner
 from .tensorrt_options import TensorRTOptions
@@ -37,8 +37,9 @@ def load(model_file: str | Path, backend: str | None = None, options: TensorRTOp
 
     The runner is inactive until entered (`with runtime.load(path) as runner:`). `options`
     are the TensorRT runner's (TensorRTOptions); asking ONNX Runtime for one is an error.
+    A symlinked `model_file` is followed (runtime.core.artifacts.model_path).
     """
-    path = Path(model_file)
+    path = model_path(model_file)  # a link is followed: its companion files are the target's
     backend = backend_for(path, backend)
     options = options or TensorRTOptions()
     if backend == ONNXRUNTIME:

@@ -93,12 +93,21 @@ class Manifest:
         return len(self.labels or []) or 1000
 
     @property
+    def declared_classes(self) -> int | None:
+        """The class count model.json states (arch.num_classes, else its labels); None when it states none."""
+        arch = self.data.get("arch") or {}
+        if "num_classes" in arch:
+            return int(arch["num_classes"])
+        return len(self.labels) if self.labels else None
+
+    @property
     def patch_size(self) -> int:
         return int(self.data.get("arch", {}).get("patch_size", 1))
 
     @property
     def random_init(self) -> bool:
-        return self.data.get("weights", {}).get("source") == "random-init"
+        weights = self.data.get("weights")
+        return isinstance(weights, dict) and weights.get("source") == "random-init"
 
 
 def manifest_path_for(model_file: str | Path) -> Path:
@@ -150,15 +159,15 @@ def validate(path: Path, data: dict[str, Any]) -> None:
     for field in ("num_classes", "patch_size"):
         if field in arch and not _whole(arch[field], 1, 1 << 20):
             raise bad(f"arch.{field}", arch[field], "a whole number from 1")
+    weights = data.get("weights", {})
+    if not isinstance(weights, dict) or not isinstance(weights.get("source", ""), str):
+        raise bad("weights", weights, 'a block such as {"source": "random-init", ...}')
     labels = data.get("labels")
     if labels is not None:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise bad("labels", type(labels).__name__, "a list of names, or null")
         if "num_classes" in arch and labels and len(labels) != arch["num_classes"]:
             raise bad("labels", f"{len(labels)} names", f"{arch['num_classes']} (arch.num_classes)")
-    weights = data.get("weights", {})
-    if not isinstance(weights, dict):
-        raise bad("weights", weights, 'a block such as {"source": "random-init", "seed": 0}')
     wnids = data.get("wnids")
     if wnids is not None:
         if not isinstance(wnids, list) or not all(isinstance(x, str) for x in wnids):

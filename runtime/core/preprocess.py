@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import stat
 import struct
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -76,6 +79,30 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+def _nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """`path` opened for reading, never blocking: it is opened with O_NONBLOCK and must be a
+    regular file once open (a FIFO or device swapped in after the folder was listed would
+    block a plain open, or a read, for ever); else ImageError. Every image file is opened here."""
+    try:
+        fh = open(path, "rb", opener=_nonblocking)  # noqa: SIM115  # returned open, for the caller's `with`
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: unreadable image ({exc.strerror or exc})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ImageError(f"{path}: not a regular file (a folder, FIFO or device)")
+        os.set_blocking(fh.fileno(), True)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
 def open_image(path: str | Path, min_side: int | None = None, exif_transpose: bool = True) -> Image.Image:
     """Decode `path` fully into an RGB image, or raise ImageError.
 
@@ -89,7 +116,7 @@ def open_image(path: str | Path, min_side: int | None = None, exif_transpose: bo
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with open_regular(path) as fh, Image.open(fh) as img:
                 too_large = pixel_limit_error(img.width, img.height)
                 if too_large:
                     raise ImageError(f"{path}: {too_large}")
@@ -109,6 +136,8 @@ def open_image(path: str | Path, min_side: int | None = None, exif_transpose: bo
         raise ImageError(f"{path}: refused as a possible decompression bomb ({exc})") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
+    except Image.UnidentifiedImageError:  # Pillow names the file object; name the file
+        raise ImageError(f"{path}: unreadable image (cannot identify image file {str(path)!r})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         # UnidentifiedImageError and truncated-file errors are OSErrors.
         raise ImageError(f"{path}: unreadable image ({exc})") from None

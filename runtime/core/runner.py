@@ -61,11 +61,30 @@ class Runner(abc.ABC):
         if not self._active:
             try:
                 self._activate()
+                self._check_classes()
             except BaseException:
                 self._deactivate()  # free whatever was allocated before the failure
                 raise
             self._active = True
         return self
+
+    def output_classes(self) -> int | None:
+        """The width of the model's `logits` output, once active; None where the graph leaves it open."""
+        return None
+
+    def _check_classes(self) -> None:
+        """The one check that the graph and model.json agree on the class count, run by every
+        command as it activates a runner: top-k, labels and accuracy all read model.json's."""
+        from .manifest import find_manifest
+
+        width = self.output_classes()
+        manifest = find_manifest(self.model_file) if width is not None else None
+        declared = manifest.declared_classes if manifest else None
+        if manifest and declared is not None and width != declared:
+            raise UserError(
+                f"{self.model_file}: its output 'logits' has {width} classes, but {manifest.path} says {declared}; "
+                "the graph and model.json come from different exports"
+            )
 
     def deactivate(self) -> None:
         if self._active:

@@ -98,3 +98,73 @@ def test_exactly_eight_good_images_calibrate(digits_export: Path, tmp_path: Path
         load_digits("train").image(i).save(folder / f"{i}.png")
     assert cli.main([str(onnx_path), "--data", str(folder), "--method", "max"]) == 0
     assert (onnx_path.parent / "model.int8.onnx").is_file()
+
+
+def _declared_npz(path: Path, shape: tuple[int, ...], data: bytes = bytes(64)) -> Path:
+    """An .npz whose images.npy header declares `shape` of float32, followed by only `data`."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", header.getvalue() + data)
+    return path
+
+
+def test_an_npz_declaring_more_than_memory_is_refused_unread(digits_export: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    data = _declared_npz(tmp_path / "huge.npz", (1 << 32, 3, 32, 32))  # 48 TiB declared in 300 bytes
+    assert cli.main([str(onnx_path), "--data", str(data), "--method", "max"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: --data {data} (images 4294967296x3x32x32 float32) needs ")
+    assert "GiB, over half of this machine's" in err and "save the images as an .npy" in err
+
+
+def test_the_npz_budget_is_the_batch_budget(digits_export: Path, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """6 MiB of real zeros (a few KB compressed) on a machine of 4 MiB: refused before np.load reads them."""
+    from runtime.core import memory as memory_budget
+
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    data = tmp_path / "zeros.npz"
+    np.savez_compressed(data, images=np.zeros((512, 3, 32, 32), np.float32), labels=np.zeros(512, np.int64))
+    assert data.stat().st_size < 100_000
+    monkeypatch.setattr(memory_budget, "physical_memory", lambda: 4 << 20)
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load ran before the budget check"))
+    assert cli.main([str(onnx_path), "--data", str(data), "--method", "max"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: --data {data} (images 512x3x32x32 float32, labels 512 int64) needs 6.0 MiB, over half of this "
+        "machine's 4.0 MiB of memory; an .npz is read whole: save the images as an .npy, which is read in batches"
+    )
+
+
+def test_limit_counts_usable_images_over_half_broken_data(digits_export: Path, tmp_path: Path) -> None:
+    import json
+
+    from runtime.app.images.datasets import load_digits
+
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    folder = tmp_path / "half"
+    folder.mkdir()
+    train = load_digits("train")
+    for i in range(100):
+        train.image(i).save(folder / f"{i:03d}.png")
+        (folder / f"{i:03d}_broken.png").write_bytes(b"")
+    assert cli.main([str(onnx_path), "--data", str(folder), "--limit", "64", "--method", "max"]) == 0
+    report = json.loads((onnx_path.parent / "calibration.json").read_text())
+    assert report["images_used"] == 64
+
+
+def test_an_npz_with_a_damaged_compressed_member_is_one_line(digits_export: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    onnx_path = copy_export(digits_export, tmp_path / "m")
+    data = tmp_path / "damaged.npz"
+    np.savez_compressed(data, images=np.random.default_rng(0).standard_normal((20, 3, 32, 32), np.float32))
+    raw = bytearray(data.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[26:28], "little"), int.from_bytes(raw[28:30], "little")
+    start = 30 + name_len + extra_len  # the member's deflate stream, after its local header
+    raw[start : start + 4] = b"\xff" * 4  # an invalid block type: zlib.error, not BadZipFile
+    data.write_bytes(bytes(raw))
+    assert cli.main([str(onnx_path), "--data", str(data), "--method", "max"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: --data {data}: not a readable .npz file (")

@@ -246,3 +246,45 @@ def test_seven_usable_images_are_too_few(tmp_path: Path) -> None:
         Image.new("RGB", (20, 20), (i * 30, 0, 0)).save(d / f"{i}.png")
     src = open_source(str(d), CFG, None)
     assert sum(len(x) for x, _ in src.calibration_batches(4)) == 7 < MIN_USABLE
+
+
+def _usable(src) -> int:  # type: ignore[no-untyped-def]
+    return sum(len(x) for x, _ in src.calibration_batches(16))
+
+
+def test_failed_images_are_replaced_up_to_the_limit(tmp_path: Path) -> None:
+    """Half the folder is broken: --limit 64 still calibrates on 64 usable images, drawn in
+    the seeded order from the rest of the set, and a second pass reads the same ones."""
+    rng = np.random.default_rng(1)
+    for i in range(200):
+        if i % 2:
+            (tmp_path / f"{i:03d}.png").write_bytes(b"")
+        else:
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / f"{i:03d}.png")
+    src = open_source(str(tmp_path), CFG, None, limit=64, heldout=16)
+    assert _usable(src) == 64
+    assert _usable(src) == 64
+    again = open_source(str(tmp_path), CFG, None, limit=64, heldout=16)
+    assert _usable(again) == 64 and [s.key for s in again.calibration] == [s.key for s in src.calibration]
+    assert len(src.heldout) == 16  # the held-out part is left alone while the rest has images
+
+
+def test_the_minimum_counts_the_whole_set(tmp_path: Path) -> None:
+    """5000 empty files and 40 good PNGs: the good ones are found wherever the split put them."""
+    rng = np.random.default_rng(2)
+    for i in range(5000):
+        (tmp_path / f"empty{i:04d}.png").write_bytes(b"")
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / f"good{i:02d}.png")
+    src = open_source(str(tmp_path), CFG, None)
+    used = _usable(src)
+    assert used + sum(s.key.split("/")[-1].startswith("good") for s in src.heldout) == 40
+    assert used >= MIN_USABLE
+
+
+def test_nothing_is_drawn_when_nothing_fails(tmp_path: Path) -> None:
+    """A set within --limit keeps its fifth held out when every image reads."""
+    make_folder(tmp_path, per_class=20)
+    src = open_source(str(tmp_path), CFG, [str(i) for i in range(10)], limit=64)
+    assert (len(src.calibration), len(src.heldout)) == (32, 8)
+    assert _usable(src) == 32 and (len(src.calibration), len(src.heldout)) == (32, 8)

@@ -53,6 +53,7 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("weights", _set("weights", value="random-init")),
     ("weights", _set("weights", value=None)),
     ("weights", _set("weights", value=["random-init"])),
+    ("weights", _set("weights", "source", value=7)),
 ]
 
 
@@ -84,12 +85,34 @@ def test_bad_field_is_named_with_the_file(model_dir: Path, field: str, edit: Cal
 
 @pytest.mark.parametrize(
     "edit",
-    [_set("preprocessing", "std", value=[float("nan")] * 3), _set("preprocessing", "input_size", value=0)],
-    ids=["std-nan", "input-size-0"],
+    [
+        _set("preprocessing", "std", value=[float("nan")] * 3),
+        _set("preprocessing", "input_size", value=0),
+        _set("weights", value="random-init"),
+    ],
+    ids=["std-nan", "input-size-0", "weights-string"],
 )
 def test_classify_refuses_instead_of_nan_or_traceback(model_dir: Path, edit: Callable[[dict[str, Any]], None]) -> None:
     _edit(model_dir, edit)
     Image.new("L", (8, 8), 100).save(model_dir / "x.png")
     res = run_cli("runtime", "classify", str(model_dir / "model.onnx"), str(model_dir / "x.png"))
     assert res.returncode == 2 and "nan%" not in res.stdout
-    assert res.stderr.count("\n") == 1 and "model.json: preprocessing." in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1 and "model.json: " in res.stderr and " | expected" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("name", ["model.json", "model.fp32.engine.json", "model.fp32.layers.json"])
+def test_json_nested_too_deeply_is_one_line(tmp_path: Path, name: str) -> None:
+    from runtime.core.io import read_json
+
+    path = tmp_path / name
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UserError, match="nested too deeply"):
+        read_json(path)
+
+
+def test_classify_refuses_a_deeply_nested_manifest(model_dir: Path) -> None:
+    (model_dir / "model.json").write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    Image.new("L", (8, 8), 100).save(model_dir / "x.png")
+    res = run_cli("runtime", "classify", str(model_dir / "model.onnx"), str(model_dir / "x.png"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1 and "nested too deeply" in res.stderr, res.stderr

@@ -5,6 +5,11 @@ process on the spot: no `finally`, so temporary files stay in the artifact folde
 /tmp. While a command runs, SIGTERM instead raises `Terminated` in the main thread. It is
 a KeyboardInterrupt, so every cleanup path written for Ctrl-C (atomic writes, temporary
 folders, stopping worker processes) runs for it too, and only the last line differs.
+
+The first Ctrl-C or SIGTERM is the one that counts: from then on both are ignored until
+the process exits, so a second Ctrl-C pressed during the cleanup (a user's habit) neither
+breaks it off with an "Exception ignored" traceback nor kills the process at shutdown;
+the command still ends with its one line and exit 130 (or 143).
 """
 
 from __future__ import annotations
@@ -20,21 +25,35 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived; raised where the main thread was, so cleanup runs as for Ctrl-C."""
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    # One is enough: a second SIGTERM must not break off the cleanup the first one started.
+def _ignore_more() -> None:
+    # One is enough: a second signal must not break off the cleanup the first one started.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Terminated()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """Inside the block, SIGTERM raises Terminated (main thread only; elsewhere a no-op)."""
+    """Inside the block, SIGTERM raises Terminated and Ctrl-C KeyboardInterrupt, each only
+    once (main thread only; elsewhere a no-op). After either, both stay ignored: the
+    process is on its way out, and its cleanup and shutdown must not be interrupted."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    stopping = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        _ignore_more()
+        stopping.append(signum)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, on_signal)
+    if previous[signal.SIGINT] is signal.default_int_handler:  # not where SIGINT is ignored (nohup, &)
+        signal.signal(signal.SIGINT, on_signal)
     try:
         yield
     finally:
-        if previous is not None:  # None: a handler set outside Python, which cannot be restored
-            signal.signal(signal.SIGTERM, previous)
+        if not stopping:
+            for sig, handler in previous.items():
+                if handler is not None:  # None: a handler set outside Python, which cannot be restored
+                    signal.signal(sig, handler)

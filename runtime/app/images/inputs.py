@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from ...core.errors import UserError
+from ...core.preprocess import ImageError, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,15 @@ def _unrecognised(path: Path) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path):
+            with open_regular(path) as fh, Image.open(fh):
                 return None
     except Image.DecompressionBombError:
         return None  # an image: the decoder refuses it later, with that reason
     except Image.UnidentifiedImageError:
         suffix = f"suffix {path.suffix}" if path.suffix else "no suffix"
         return f"not an image ({suffix}, and Pillow does not recognise the content)"
+    except ImageError as exc:
+        return str(exc).removeprefix(f"{path}: ")
     except (OSError, SyntaxError, ValueError) as exc:
         return f"unreadable ({exc})"
 
@@ -97,8 +100,10 @@ class _Collector:
         self._seen_dirs: set[tuple[int, int]] = set()
 
     def add_file(self, path: Path) -> None:
-        if path not in self._seen_files:
-            self._seen_files.add(path)
+        """`path`, unless the file it reaches was added already (under any name or link)."""
+        real = Path(os.path.realpath(path))
+        if real not in self._seen_files:
+            self._seen_files.add(real)
             self.found.paths.append(path)
 
     def skip(self, path: Path | str, reason: str) -> None:
@@ -106,7 +111,7 @@ class _Collector:
 
     def add_named(self, path: Path) -> None:
         """An entry the user named (or a glob matched): always tried or reported."""
-        if path.is_dir():
+        if os.path.isdir(path):
             self.walk(path)
             return
         reason = _problem(path)
@@ -116,22 +121,34 @@ class _Collector:
             self.add_file(path)
 
     def walk(self, root: Path) -> None:
-        def on_error(exc: OSError) -> None:
-            self.skip(exc.filename or root, f"cannot list folder ({exc.strerror or exc})")
-
-        for folder, dirs, files in os.walk(root, onerror=on_error, followlinks=True):
+        """Every file under `root`, folder by folder in sorted order (as os.walk, top down),
+        from a stack rather than by recursion: a tree 1000 levels deep is just long."""
+        stack = [root]
+        while stack:
+            folder = stack.pop()
             try:
                 st = os.stat(folder)
             except OSError as exc:
                 self.skip(folder, exc.strerror or str(exc))
-                dirs[:] = []
                 continue
             key = (st.st_dev, st.st_ino)
             if key in self._seen_dirs:  # a symlinked folder seen before: a cycle or a second route
-                dirs[:] = []
                 continue
             self._seen_dirs.add(key)
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError as exc:
+                self.skip(exc.filename or folder, f"cannot list folder ({exc.strerror or exc})")
+                continue
+            dirs: list[str] = []
+            files: list[str] = []
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir()  # follows symlinks, as os.walk(followlinks=True)
+                except OSError:
+                    is_dir = False
+                (dirs if is_dir else files).append(entry.name)
             for name in sorted(files):
                 path = Path(folder) / name
                 suffix = path.suffix.lower()
@@ -144,6 +161,19 @@ class _Collector:
                     self.skip(path, reason)
                 else:
                     self.add_file(path)
+            stack.extend(Path(folder) / d for d in sorted(dirs, reverse=True) if not d.startswith("."))
+
+
+def _named(path: Path) -> bool:
+    """Whether `path` is there as a name. A folder on the way that cannot be searched
+    (EACCES) counts: the entry is then reported as "Permission denied", not as missing."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def collect_images(items: list[str] | list[Path]) -> ImageInputs:
@@ -153,10 +183,13 @@ def collect_images(items: list[str] | list[Path]) -> ImageInputs:
     collector = _Collector()
     for item in items:
         path = Path(item)
-        if os.path.lexists(path):
+        if _named(path):
             collector.add_named(path)
             continue
-        matches = sorted(glob.glob(str(item), recursive=True))
+        try:
+            matches = sorted(glob.glob(str(item), recursive=True))
+        except RecursionError:  # `**` recurses once per folder level
+            raise UserError(f"{item}: the pattern's folders are nested too deeply for a glob; name the folder") from None
         if not matches:
             raise UserError(f"{item}: no such file, directory or matching glob")
         for match in matches:

@@ -17,6 +17,32 @@ from .options import RAY_HINT
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
+OBJECT_STORE_SHARE = 0.3  # Ray's own default: 30% of the machine's memory
+MIN_OBJECT_STORE = 128 << 20  # bytes; Ray refuses less than 75 MiB
+START_HINT = (
+    "start one yourself, sized to this machine (`ray start --head --object-store-memory BYTES`), "
+    "and pass --ray-address auto"
+)
+
+
+def object_store_bytes() -> int | None:
+    """The object store for a local cluster: Ray's default (None) unless an address-space
+    limit (`ulimit -v`) leaves less room. Every Ray process maps the whole store, and the
+    limit holds for each, so the store gets a quarter of it, leaving the rest to Python,
+    numpy and the model."""
+    try:
+        import resource
+
+        limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    if limit == resource.RLIM_INFINITY or limit <= 0:
+        return None
+    from ...core.memory import physical_memory
+
+    ram = physical_memory()
+    size = max(MIN_OBJECT_STORE, limit // 4)
+    return min(size, int(ram * OBJECT_STORE_SHARE)) if ram else size
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -89,12 +115,16 @@ def ray_session(address: str | None) -> Iterator[float]:
     # A new local cluster turns Ray's token authentication on, and says so in a WARNING on
     # every run; it stays on, and the line goes (Ray's docs say how to change the mode).
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    store = None if address else object_store_bytes()
     try:
-        with _held_stderr() if address else contextlib.nullcontext():
-            ray.init(address=address, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+        with _held_stderr():
+            ray.init(address=address, logging_level=logging.WARNING, object_store_memory=store)
+    except Exception as exc:  # Ray raises bare Exception when its processes fail to start
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot start or join a Ray cluster at {address or 'a new local cluster'}: {first}") from None
+        if address:
+            raise UserError(f"cannot join the Ray cluster at {address}: {first}") from None
+        sized = f" with a {store / (1 << 30):.1f} GiB object store" if store else ""
+        raise UserError(f"cannot start a local Ray cluster{sized}: {first}; {START_HINT}") from None
     startup = time.perf_counter() - start
     log.info("Ray is up in %.1f s: %s", startup, ray.cluster_resources())
     try:
@@ -108,7 +138,8 @@ def _held_stderr() -> Iterator[None]:
     """Hold what is written to file descriptor 2 and pass it on only if the block succeeds.
 
     Ray's C++ core logs a line per retry there while it tries to join an address that
-    answers but is not a Ray cluster; a failed join should end in one line, ours."""
+    answers but is not a Ray cluster, and its processes log theirs when they fail to start
+    (under a memory limit, say); a failed start or join should end in one line, ours."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:

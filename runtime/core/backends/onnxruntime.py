@@ -110,6 +110,11 @@ class OnnxRuntimeRunner(Runner):
                 f"{manifest.input_spec.dtype}; the graph and model.json come from different exports"
             )
 
+    def output_classes(self) -> int | None:
+        shape = next(o.shape for o in self._session.get_outputs() if o.name == OUTPUT_NAME)
+        width = shape[-1] if shape else None
+        return width if isinstance(width, int) and width > 0 else None
+
     def _deactivate(self) -> None:
         self._session = None  # safe on a partly activated runner too
 

@@ -35,6 +35,7 @@ from ....core.preprocess import (
     Preprocessing,
     decoder_failure,
     open_image,
+    open_regular,
     pixel_limit_error,
     resized_size,
 )
@@ -80,7 +81,7 @@ def _turned(path: str) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with open_regular(path) as fh, Image.open(fh) as img:
             return int(img.getexif().get(ORIENTATION, 1)) in (5, 6, 7, 8)
     except Exception:  # no readable EXIF: the stored orientation is the upright one
         return False
@@ -112,11 +113,19 @@ class BatchDecoder:
         self._params = nv.DecodeParams(apply_exif_orientation=exif_transpose, color_spec=nv.ColorSpec.SRGB)
         self._nv = nv
         self.exif_transpose = exif_transpose
+        self._held: list[bytes] = []  # the bytes behind the code streams of the last batch
 
     def header(self, path: str) -> tuple[Any, str | None]:
         """(code stream or None, error or None): None, None means "let Pillow decide"."""
+        try:  # the bytes, not the path: nvImageCodec's own open would block on a FIFO
+            with open_regular(path) as fh:
+                data = fh.read()
+        except ImageError as exc:
+            return None, str(exc).removeprefix(f"{path}: ")
+        except OSError as exc:
+            return None, f"unreadable image ({exc.strerror or exc})"
         try:
-            stream = self._nv.CodeStream(path)
+            stream = self._nv.CodeStream(data)
             width, height = int(stream.width), int(stream.height)  # parsed lazily: may raise too
         except Exception:  # an unknown or broken header: Pillow reports it in its words
             return None, None
@@ -128,7 +137,10 @@ class BatchDecoder:
             error = self.resize_error(height, width)  # the header's size is the stored one, not the upright one
         if error is not None:
             return None, error
-        return (stream if _fits_batched_decode(stream) else None), None
+        if not _fits_batched_decode(stream):
+            return None, None
+        self._held.append(data)
+        return stream, None
 
     def resize_error(self, width: int, height: int) -> str | None:
         """Why an upright `width` x `height` image cannot be resized for the model (the CPU
@@ -144,6 +156,7 @@ class BatchDecoder:
     def decode(self, paths: list[str], cuda_stream: int = 0) -> list[DecodeResult]:
         """Decode `paths`; results in the same order, one per path."""
         out = [DecodeResult() for _ in paths]
+        self._held = []  # the last batch's bytes live until the next: its decode may still be on the stream
         batched: list[int] = []
         streams: list[Any] = []
         for i, path in enumerate(paths):

@@ -170,6 +170,9 @@ class TensorRTRunner(Runner):
         return self._active_engine
 
     # -- engine description -------------------------------------------------------------
+    def output_classes(self) -> int | None:
+        return self.num_classes
+
     def accepts(self, shape: tuple[int, ...]) -> bool:
         return self.profiles.accepts(tuple(shape))
 
