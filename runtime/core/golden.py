@@ -1,4 +1,4 @@
-"""`python -m runtime parity`: a model file against the golden PyTorch logits."""
+"""Parity of a model file against golden.npz, the PyTorch logits: what `python -m runtime parity` runs.
 
 from __future__ import annotations
 
