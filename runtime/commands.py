@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def _load_options(args: argparse.Namespace) -> dict[str, bool]:
     """runtime.load's keyword options from the flags _backend_args adds."""
-    return {"cuda_graph": args.cuda_graph, "allow_missing_sidecar": args.no_sidecar}
+    return {"cuda_graph": args.cuda_graph, "allow_missing_sidecar": args.no_sidecar, "cpu_graph": not args.no_cpu_graph}
 
 
 def cmd_parity(args: argparse.Namespace) -> int:

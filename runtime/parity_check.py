@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import load
-from .artifacts import ONNX_NAME, calibration_path, golden_path, precision_of
+from .artifacts import ONNX_NAME, calibration_path, golden_path, is_cpu_int8, precision_of
 from .errors import UserError
 from .io import read_json, sha256_file
 from .manifest import Manifest, find_manifest
@@ -73,9 +73,8 @@ def check_onnx_provenance(model_file: Path, manifest: Manifest | None, precision
     if precision != "int8" or not report.is_file():
         return f"no recorded hash for {model_file.name}; provenance not checked"
     data = read_json(report)
-    made, origin = (
-        (data.get("int8_onnx_sha256"), data.get("source_onnx_sha256")) if isinstance(data, dict) else ("", "")
-    )
+    key = "cpu_int8_onnx_sha256" if is_cpu_int8(model_file) else "int8_onnx_sha256"
+    made, origin = (data.get(key), data.get("source_onnx_sha256")) if isinstance(data, dict) else ("", "")
     if made:
         actual = sha256_file(model_file)
         if actual != made:
@@ -105,12 +104,13 @@ def run_parity(
     precision = precision or precision_of(str(model_file))
     manifest = find_manifest(model_file)
     provenance = ""
+    runner = load(model_file, backend, **(load_options or {}))  # the file it runs may be the CPU INT8 graph
     if Path(model_file).suffix == ".onnx" and golden is None:  # a golden passed in is the caller's to vouch for
-        provenance = check_onnx_provenance(Path(model_file), manifest, precision)
+        provenance = check_onnx_provenance(runner.model_file, manifest, precision)
     golden = golden or golden_path(model_file)
     pairs = load_golden(golden)
     refs, outs, skipped = [], [], []
-    with load(model_file, backend, **(load_options or {})) as runner:
+    with runner:
         for x, ref in pairs:
             if not runner.accepts(x.shape):
                 skipped.append("x".join(map(str, x.shape)))
