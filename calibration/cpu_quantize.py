@@ -5,7 +5,9 @@ Layers left in float (--exclude, --keep-fp32, mixed precision) need one fix afte
 tensors it shares with them, so it can sit between a DQ and a Q, and ONNX Runtime then
 fuses DQ -> op -> Q into the integer kernel anyway. `_float_inputs` feeds such a node the
 float tensor from before the Q instead, so it really runs in float (FP32: this graph has
-no FP16 base, x86 CPUs run FP16 slower than FP32).
+no FP16 base, x86 CPUs run FP16 slower than FP32). A quantized node whose output only
+float nodes read would then have no Q on its output, so no integer kernel either:
+`_with_lone_producers` leaves it in float too, weights included.
 """
 
 from __future__ import annotations
@@ -72,11 +74,29 @@ def _float_inputs(model: Any, nodes: set[str]) -> int:
     return rewired
 
 
-def check_cpu_layout(model: Any) -> dict[str, int]:
+def _with_lone_producers(model: Any, keep_float: set[str]) -> set[str]:
+    """`keep_float` plus each node whose every output is read only by nodes in `keep_float`."""
+    readers: dict[str, set[str]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.name)
+    outputs = {o.name for o in model.graph.output}
+    lone = {
+        node.name
+        for node in model.graph.node
+        if node.name not in keep_float
+        and all(o not in outputs and readers.get(o) and readers[o] <= keep_float for o in node.output)
+    }
+    return keep_float | lone
+
+
+def check_cpu_layout(model: Any, every_conv_int8: bool = True) -> dict[str, int]:
     """Raise UserError unless `model` has the CPU layout; returns node counts.
 
-    uint8 activations, int8 per-channel weights on the output-channel axis, int32 biases,
-    a Q on the output of every quantized Conv, and no BatchNormalization left."""
+    uint8 activations, int8 per-channel weights on the output-channel axis, a Q on the
+    output of every Conv with int8 weights (unless `every_conv_int8` is False: with layers
+    left in float, a neighbour's output may stay float, and it then runs in float on its
+    dequantized weights), and no BatchNormalization left."""
     from onnx import numpy_helper
 
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -108,9 +128,10 @@ def check_cpu_layout(model: Any) -> dict[str, int]:
                 counts["per_channel_weights"] += 1
             if node.op_type == "Conv":
                 outs = consumers.get(node.output[0], [])
-                if not outs or any(c.op_type != "QuantizeLinear" for c in outs):
+                if outs and all(c.op_type == "QuantizeLinear" for c in outs):
+                    counts["int8_convs"] += 1
+                elif every_conv_int8:
                     problems.append(f"{node.name}: its output has no QuantizeLinear")
-                counts["int8_convs"] += 1
     if problems:
         raise UserError(f"the CPU INT8 graph is not laid out for ONNX Runtime: {'; '.join(problems[:3])}")
     return counts
@@ -122,7 +143,8 @@ def write_cpu_int8(prepared: Path, out: Path, cache: Path, keep_float: list[str]
     onnx = require("onnx", "pip install onnx")
     q = require("onnxruntime.quantization", "pip install onnxruntime")
     model = onnx.load(str(prepared), load_external_data=False)
-    quantize = [n for n in cpu_nodes(model) if n not in set(keep_float)]
+    floats = _with_lone_producers(model, set(keep_float)) if keep_float else set()
+    quantize = [n for n in cpu_nodes(model) if n not in floats]
     if not quantize:
         raise UserError("no layer of the CPU INT8 graph would be INT8")
     with (
@@ -134,9 +156,9 @@ def write_cpu_int8(prepared: Path, out: Path, cache: Path, keep_float: list[str]
         with intermediate_errors(Path(tmp)):
             _quantize_static(q, staged, qdq_path, cache, quantize)
             model = onnx.load(str(qdq_path))
-    _float_inputs(model, set(keep_float))
+    _float_inputs(model, floats)
     drop_unused_initializers(model)
-    counts = check_cpu_layout(model)
+    counts = check_cpu_layout(model, every_conv_int8=not floats)
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
     log.debug("CPU INT8 graph %s: %s", out, counts)

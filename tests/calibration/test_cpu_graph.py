@@ -12,9 +12,10 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from calibration.cpu_graph import cpu_tensors, prepare, rewrite_batchnorm
+from calibration.cpu_graph import cpu_tensors, prepare, rewrite_batchnorm, stem_nodes
 from calibration.cpu_quantize import check_cpu_layout, write_cpu_int8
 from calibration.data import open_source
+from calibration.qdq import skip_adds
 from calibration.ranges import CalibratorSettings, CpuTargets, collect_ranges
 from runtime.artifacts import cpu_int8_for
 from runtime.errors import UserError
@@ -38,20 +39,22 @@ def test_layout_uint8_activations_int8_per_channel_weights_outputs_quantized(dig
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     producer = {o: n for n in model.graph.node for o in n.output}
     ops = collections.Counter(n.op_type for n in model.graph.node)
-    assert ops["BatchNormalization"] == 0 and ops["Conv"] == 9
+    assert ops["BatchNormalization"] == 0 and ops["Conv"] == 9 + 9  # each BatchNorm is a depthwise 1x1 Conv
+    stem = stem_nodes(model)
+    stem_convs = [n for n in model.graph.node if n.name in stem and n.op_type == "Conv"]
+    assert len(stem_convs) == 2 and all(n.input[1] in inits for n in stem_convs)  # patch conv and BatchNorm: float
     for node in model.graph.node:
         if node.op_type == "QuantizeLinear":
             assert inits[node.input[2]].dtype == np.uint8
-        if node.op_type == "Conv":
+        if node.op_type == "Conv" and node.name not in stem:
             w = producer[node.input[1]]
             assert w.op_type == "DequantizeLinear" and inits[w.input[0]].dtype == np.int8
             assert inits[w.input[1]].size == inits[w.input[0]].shape[0] > 1  # per output channel
             assert {c.op_type for c in model.graph.node if node.output[0] in c.input} == {"QuantizeLinear"}
-    assert check_cpu_layout(model)["int8_convs"] == 9
-    # What ONNX Runtime runs: every convolution, BatchNorm product and skip-add in integer.
+    assert check_cpu_layout(model)["int8_convs"] == 16
+    # What ONNX Runtime runs: every convolution and BatchNorm but the stem's, and every skip-add, in integer.
     fused = _fused(cpu_int8_for(digits_int8 / "model.onnx"), tmp_path / "fused.onnx")
-    assert fused["QLinearConv"] == 9 and fused["Conv"] == 0
-    assert fused["QLinearMul"] == 9 and fused["QLinearAdd"] >= 13
+    assert fused["QLinearConv"] == 16 and fused["Conv"] == 2 and fused["QLinearAdd"] == 4
 
 
 def test_layout_check_refuses_a_tensorrt_graph(digits_int8: Path) -> None:
@@ -81,7 +84,7 @@ def test_batchnorm_rewrite_is_exact_on_the_gelu_model(digits_int8: Path) -> None
     model = onnx.load(str(digits_int8 / "model.onnx"))
     x = np.random.default_rng(0).standard_normal((4, 3, 32, 32), dtype=np.float32)
     before = _run(model, x)
-    assert rewrite_batchnorm(model) == {"mul_add": 9, "folded_into_conv": 0}
+    assert rewrite_batchnorm(model) == {"depthwise": 9, "folded_into_conv": 0}
     assert not [n for n in model.graph.node if n.op_type == "BatchNormalization"]
     np.testing.assert_allclose(_run(model, x), before, rtol=1e-4, atol=1e-4)
 
@@ -112,20 +115,18 @@ def _conv_relu_bn(gamma: np.ndarray) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
-@pytest.mark.parametrize(
-    ("gamma", "counts"),
-    [
-        (np.array([0.5, 2.0, 1.5, 0.1]), {"mul_add": 0, "folded_into_conv": 1}),
-        (np.array([0.5, -2.0, 1.5, 0.1]), {"mul_add": 1, "folded_into_conv": 0}),  # relu(-a x) != -a relu(x)
-    ],
-    ids=["positive-scale-folds", "negative-scale-keeps-mul"],
-)
-def test_relu_scale_folds_into_the_conv_only_when_positive(gamma: np.ndarray, counts: dict[str, int]) -> None:
-    model = _conv_relu_bn(gamma)
+@pytest.mark.parametrize("fold", [False, True], ids=["depthwise", "fold-relu"])
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["positive-scales", "one-negative-scale"])
+def test_batchnorm_after_relu_is_rewritten_exactly(fold: bool, sign: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    import calibration.cpu_graph
+
+    monkeypatch.setattr(calibration.cpu_graph, "FOLD_RELU", fold)
+    model = _conv_relu_bn(np.array([0.5, 2.0 * sign, 1.5, 0.1]))
     x = np.random.default_rng(2).standard_normal((1, 3, 8, 8), dtype=np.float32)
     before = _run(model, x)
-    assert rewrite_batchnorm(model) == counts
-    assert [n.op_type for n in model.graph.node] == ["Conv", "Relu"] + ["Mul"] * counts["mul_add"] + ["Add"]
+    folds = fold and sign > 0  # relu(a x) = a relu(x) only for a > 0
+    assert rewrite_batchnorm(model) == {"depthwise": int(not folds), "folded_into_conv": int(folds)}
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Relu", "Add" if folds else "Conv"]
     np.testing.assert_allclose(_run(model, x), before, rtol=1e-5, atol=1e-5)
 
 
@@ -138,12 +139,14 @@ def test_a_layer_left_in_float_really_runs_in_float(digits_int8: Path, tmp_path:
     cpu = CpuTargets(prepared, frozenset(cpu_tensors(onnx.load(str(prepared)))), tmp_path / "cpu.json")
     collect_ranges(onnx_path, source, CalibratorSettings("max"), tmp_path, tmp_path / "trt.json", cpu)
     model = onnx.load(str(prepared))
-    skip_add = next(n.name for n in model.graph.node if n.op_type == "Add" and not n.name.endswith("/bn_shift"))
-    conv = next(n.name for n in model.graph.node if n.op_type == "Conv" and n.name != model.graph.node[0].name)
+    stem = stem_nodes(model)
+    skip_add = skip_adds(model)[0]
+    conv = next(n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in stem)
     write_cpu_int8(prepared, tmp_path / "out.onnx", cpu.cache, [conv, skip_add])
     fused = _fused(tmp_path / "out.onnx", tmp_path / "fused.onnx")
-    assert fused["QLinearConv"] == 8 and fused["Conv"] == 1
-    assert fused["Add"] >= 1 + 9  # the skip-add and the GELUs' adds stay float
+    # The skip-add's branch input is a BatchNorm's output that nothing else reads: it stays float too.
+    assert fused["QLinearConv"] == 16 - 2 and fused["Conv"] == 2 + 2
+    assert fused["QLinearAdd"] == 4 - 1 and fused["Add"] == 9 + 1  # the GELUs' adds and this skip-add
     written = onnx.load(str(tmp_path / "out.onnx"))
     producer = {o: n for n in written.graph.node for o in n.output}
     for node in (n for n in written.graph.node if n.name in (conv, skip_add)):
