@@ -30,7 +30,7 @@ from runtime.manifest import load_manifest
 from runtime.runner import Runner
 
 from .chart import write_chart
-from .cpu_graph import CPU_QDQ_SCHEME, cpu_tensors, prepare
+from .cpu_graph import CPU_QDQ_SCHEME, companions, cpu_tensors, prepare
 from .cpu_quantize import write_cpu_int8
 from .data import DEFAULT_LIMIT, DataSource, open_source
 from .mixed import HeldOut, MixedPrecisionResult, rank_layers, run_graph, search
@@ -231,11 +231,16 @@ def write_cpu_graph(
 ) -> dict[str, Any]:
     """The CPU INT8 graph from the same ranges; its part of calibration.json.
 
-    --exclude/--keep-fp32 layers stay FP32 in it; with --max-drop the layers are kept in
-    float by the same sensitivity ranking, searched again against this graph's own drop."""
+    --exclude/--keep-fp32 layers stay FP32 in it, with their activation and BatchNorm; with
+    --max-drop layers are kept so by the same sensitivity ranking, searched again against
+    this graph's own drop."""
 
-    def build(quantize: list[str], out: Path) -> dict[str, Any]:
-        return write_cpu_int8(cpu.prepared, out, cpu.cache, [*floats, *(n for n in layers if n not in quantize)])
+    following = companions(load_onnx(cpu.prepared, load_external_data=False), [*layers, *floats])
+
+    def build(quantize: list[str], out: Path, candidate: bool = True) -> dict[str, Any]:
+        kept = [*floats, *(n for n in layers if n not in quantize)]
+        floated = [*kept, *(f for n in kept for f in following[n])]
+        return write_cpu_int8(cpu.prepared, out, cpu.cache, floated, candidate)
 
     path = cpu_int8_for(onnx_path)
     found: dict[str, Any] = {}
@@ -248,7 +253,7 @@ def write_cpu_graph(
             found["cpu_int8_onnx_sha256"] = None
             return found
     with atomic_path(path) as tmp:
-        found["cpu_qdq_nodes"] = build(quantized, tmp)
+        found["cpu_qdq_nodes"] = build(quantized, tmp, candidate=False)
         found["cpu_heldout"] = _final_report(onnx_path, tmp, source, fp16=False)
         found["cpu_int8_onnx_sha256"] = sha256_file(tmp)
     return found

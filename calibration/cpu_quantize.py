@@ -137,15 +137,21 @@ def check_cpu_layout(model: Any, every_conv_int8: bool = True) -> dict[str, int]
     return counts
 
 
-def write_cpu_int8(prepared: Path, out: Path, cache: Path, keep_float: list[str]) -> dict[str, Any]:
+def write_cpu_int8(
+    prepared: Path, out: Path, cache: Path, keep_float: list[str], candidate: bool = False
+) -> dict[str, Any]:
     """Write the CPU INT8 graph from the prepared FP32 graph with `keep_float` nodes left in
-    FP32; returns the layout counts."""
+    FP32; returns the layout counts. A `candidate` of mixed precision with nothing left to
+    quantize is the prepared FP32 graph itself (what the search compares against)."""
     onnx = require("onnx", "pip install onnx")
     q = require("onnxruntime.quantization", "pip install onnxruntime")
     model = onnx.load(str(prepared), load_external_data=False)
     floats = _with_lone_producers(model, set(keep_float)) if keep_float else set()
     quantize = [n for n in cpu_nodes(model) if n not in floats]
     if not quantize:
+        if candidate:
+            onnx.save(model, str(out))
+            return {}
         raise UserError("no layer of the CPU INT8 graph would be INT8")
     with (
         tempfile.TemporaryDirectory(prefix="int8cpu.") as tmp,

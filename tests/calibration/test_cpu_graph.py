@@ -52,9 +52,11 @@ def test_layout_uint8_activations_int8_per_channel_weights_outputs_quantized(dig
             assert inits[w.input[1]].size == inits[w.input[0]].shape[0] > 1  # per output channel
             assert {c.op_type for c in model.graph.node if node.output[0] in c.input} == {"QuantizeLinear"}
     assert check_cpu_layout(model)["int8_convs"] == 16
-    # What ONNX Runtime runs: every convolution and BatchNorm but the stem's, and every skip-add, in integer.
+    # What ONNX Runtime runs: every convolution and BatchNorm but the stem's, every skip-add and
+    # the Mul/Add of each GELU but the stem's in integer; Div and Erf in float.
     fused = _fused(cpu_int8_for(digits_int8 / "model.onnx"), tmp_path / "fused.onnx")
-    assert fused["QLinearConv"] == 16 and fused["Conv"] == 2 and fused["QLinearAdd"] == 4
+    assert fused["QLinearConv"] == 16 and fused["Conv"] == 2
+    assert fused["QLinearAdd"] == 4 + 8 and fused["QLinearMul"] == 2 * 8 and fused["Add"] == 1
 
 
 def test_layout_check_refuses_a_tensorrt_graph(digits_int8: Path) -> None:
@@ -146,7 +148,7 @@ def test_a_layer_left_in_float_really_runs_in_float(digits_int8: Path, tmp_path:
     fused = _fused(tmp_path / "out.onnx", tmp_path / "fused.onnx")
     # The skip-add's branch input is a BatchNorm's output that nothing else reads: it stays float too.
     assert fused["QLinearConv"] == 16 - 2 and fused["Conv"] == 2 + 2
-    assert fused["QLinearAdd"] == 4 - 1 and fused["Add"] == 9 + 1  # the GELUs' adds and this skip-add
+    assert fused["QLinearAdd"] == 12 - 1 and fused["Add"] == 1 + 1  # the stem GELU's add and this skip-add
     written = onnx.load(str(tmp_path / "out.onnx"))
     producer = {o: n for n in written.graph.node for o in n.output}
     for node in (n for n in written.graph.node if n.name in (conv, skip_add)):
