@@ -15,7 +15,7 @@ quantize all the scales and shifts with one per-tensor uint8 scale (on the digit
 outliers: 98.05% top-1 against 98.33%). After a ReLU whose channel scales are all positive
 the scale is folded into the convolution instead (FOLD_RELU; relu(a x) = a relu(x) for
 a > 0; per-channel weights make the fold free) and only an Add of the shift remains: on
-convmixer_768_32 that ran faster at batch 4 in two interleaved runs (README). Its shift
+convmixer_768_32 that ran faster at batch 4 in an interleaved run (README). Its shift
 constant is quantized per tensor (uint8): an error of at most half a step of the Add
 output's own quantization. The Mul and Add of GELU's
 decomposition are quantized, its Div and Erf run in float (QUANTIZE_GELU: on

@@ -31,17 +31,18 @@ def _recorded_cpu_graph(int8_graph: Path) -> Path | None:
     return cpu if isinstance(data, dict) and data.get("cpu_int8_onnx_sha256") else None
 
 
-def onnxruntime_graph(path: Path, providers: list[str]) -> Path:
+def onnxruntime_graph(path: Path, providers: list[str], cpu_graph: bool = True) -> Path:
     """The graph ONNX Runtime runs for `path` on `providers`; the one place that chooses.
 
     On the CPU, model.int8.onnx (TensorRT's layout, slower than FP32 there) gives way to
-    the CPU INT8 graph made by the same calibration, when calibration.json records it;
-    an INFO line says so. Any other file runs as given; FP16 on an x86 CPU gets a warning."""
+    the CPU INT8 graph made by the same calibration, when calibration.json records it (and
+    `cpu_graph`); an INFO line says so. Any other file runs as given; FP16 on an x86 CPU
+    gets a warning."""
     on_cpu = bool(providers) and providers[0] == CPU_PROVIDER
     precision = precision_from_name(path.name)
     if not on_cpu or path.suffix != ".onnx":
         return path
-    if precision == INT8 and not is_cpu_int8(path):
+    if cpu_graph and precision == INT8 and not is_cpu_int8(path):
         cpu = _recorded_cpu_graph(path)
         if cpu is not None:
             log.info("%s: running %s instead, its INT8 graph for ONNX Runtime's CPU (same calibration)", path, cpu.name)
@@ -91,7 +92,7 @@ def load(
             raise UserError(f"{path}: {asked[0]} applies to TensorRT engines, not to ONNX Runtime")
         from .backends.onnxruntime import OnnxRuntimeRunner, default_providers
 
-        return OnnxRuntimeRunner(onnxruntime_graph(path, default_providers()) if cpu_graph else path)
+        return OnnxRuntimeRunner(onnxruntime_graph(path, default_providers(), cpu_graph))
     if backend == "tensorrt":
         if path.suffix != ".engine":
             raise UserError(

@@ -39,6 +39,8 @@ def test_no_switch_on_a_gpu_provider_or_without_a_recorded_cpu_graph(digits_int8
     int8 = digits_int8 / "model.int8.onnx"
     assert onnxruntime_graph(int8, ["CUDAExecutionProvider", "CPUExecutionProvider"]) == int8
     assert onnxruntime_graph(int8, ["CPUExecutionProvider"]) == cpu_int8_for(int8)
+    assert onnxruntime_graph(int8, ["CPUExecutionProvider"], cpu_graph=False) == int8  # --no-cpu-graph
+    assert runtime.load(int8, cpu_graph=False).model_file == int8
     d = _copy(digits_int8, tmp_path)
     report = json.loads((d / "calibration.json").read_text())
     del report["cpu_int8_onnx_sha256"]  # as after `python -m calibration --no-cpu-graph`
@@ -67,6 +69,8 @@ def test_parity_passes_and_checks_the_cpu_graphs_hash(digits_int8: Path, tmp_pat
     bad = run_cli("runtime", "parity", str(d / "model.int8.onnx"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith(f"error: {d / 'model.int8.cpu.onnx'}: sha256 ") and "0" * 64 in bad.stderr
+    as_given = run_cli("runtime", "parity", str(d / "model.int8.onnx"), "--no-cpu-graph")  # TensorRT's graph: its own hash
+    assert as_given.returncode == 0 and "-> PASS" in as_given.stdout, as_given.stderr
 
 
 def test_evaluate_bench_and_classify_run_it(digits_int8: Path, digit_images: Path) -> None:
