@@ -1,12 +1,12 @@
 """The prepared FP32 graph + the CPU ranges -> model.int8.cpu.onnx, by ONNX Runtime's `quantize_static`.
 
-Layers left in float (--exclude, --keep-fp32, mixed precision) need one fix after it:
-`nodes_to_exclude` leaves a node unquantized, but its neighbours still quantize the
-tensors it shares with them, so it can sit between a DQ and a Q, and ONNX Runtime then
-fuses DQ -> op -> Q into the integer kernel anyway. `_float_inputs` feeds such a node the
-float tensor from before the Q instead, so it really runs in float (FP32: this graph has
-no FP16 base, x86 CPUs run FP16 slower than FP32). A quantized node whose output only
-float nodes read would then have no Q on its output, so no integer kernel either:
+Layers left in float (--exclude, --keep-fp32, mixed precision) are left out of
+`nodes_to_quantize`. A node between a DQ and a Q would still be fused by ONNX Runtime into
+the integer kernel, so `_float_inputs` feeds each such node the float tensor from before a
+Q/DQ pair, if one is left on its inputs (on this project's graphs the quantizer, given an
+explicit `nodes_to_quantize`, left none: it is a guard). It runs in FP32: this graph has
+no FP16 base, and x86 CPUs run FP16 slower than FP32. A quantized node whose output only
+float nodes read would have no Q on its output, so no integer kernel either:
 `_with_lone_producers` leaves it in float too, weights included.
 """
 
