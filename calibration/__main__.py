@@ -1,7 +1,9 @@
 """python -m calibration DIR/model.onnx --data PATH|digits [--method entropy|max|percentile] [--limit N] [--max-drop PP]
 
-When the --max-drop budget cannot be met, model.int8.onnx is written only with
---best-effort (exit 0); without it the exit code is 3 (runtime.app.cli.exits.PARTIAL).
+Writes model.int8.onnx (for TensorRT) and, from the same activation ranges, model.int8.cpu.onnx
+(for ONNX Runtime's CPU: uint8 activations, Q/DQ on outputs too; --no-cpu-graph skips it).
+When the --max-drop budget cannot be met for a graph, it is written only with --best-effort
+(exit 0); without it the exit code is 3 (runtime.app.cli.exits.PARTIAL).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from export.cli_args import add_keep_fp32
 from runtime.app.cli import exits
 from runtime.app.cli.options import VERBOSE_HELP, run_parsed, whole
-from runtime.core.artifacts import INT8, chart_path, onnx_for_precision
+from runtime.core.artifacts import INT8, chart_path, cpu_int8_for, onnx_for_precision
 
 from .data import DEFAULT_LIMIT
 from .ranges import DEFAULT_PERCENTILE, METHODS
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         keep_fp32=tuple(args.keep_fp32),
         max_drop=args.max_drop,
         best_effort=args.best_effort,
+        cpu_graph=not args.no_cpu_graph,
     )
     path, report = calibrate(args.onnx, args.data, options, args.force)
     int8 = onnx_for_precision(args.onnx, INT8)
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             f"held-out top-1 drop {mixed['drop_pp']:.2f} points ({mixed['metric']}); chart {chart_path(path)}"
         )
     if report["int8_onnx_sha256"] is None:
+        print_cpu_graph(report, cpu_int8_for(args.onnx))
         assert mixed is not None  # only a missed --max-drop budget leaves no graph
         print(
             f"error: the --max-drop budget cannot be met; the best was a {mixed['drop_pp']:.2f}-point drop "
@@ -92,7 +96,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {precision}: top-1 {acc['top1']:.2%}  top-5 {acc['top5']:.2%}")
     if report["images_skipped"]:
         print(f"skipped {report['images_skipped']} unreadable images (listed in {path})", file=sys.stderr)
+    if print_cpu_graph(report, cpu_int8_for(args.onnx)):
+        cpu = cpu_int8_for(args.onnx).name
+        print(f"error: {cpu} not written: the --max-drop budget cannot be met (--best-effort writes it)", file=sys.stderr)
+        return BUDGET_MISSED
     return 0
+
+
+def print_cpu_graph(report: dict[str, Any], cpu: Path) -> bool:
+    """The CPU INT8 graph's lines of the report; True when its --max-drop budget was missed
+    and it was not written."""
+    if "cpu_int8_onnx_sha256" not in report:
+        return False
+    mixed = report.get("cpu_mixed_precision")
+    if mixed is not None:
+        verdict = "within" if mixed["budget_met"] else "CANNOT MEET"
+        print(
+            f"{cpu.name}: {verdict} the {mixed['max_drop_pp']:g}-point budget; {len(mixed['kept_fp16'])} layer(s) "
+            f"kept in FP32; held-out top-1 drop {mixed['drop_pp']:.2f} points ({mixed['metric']})"
+        )
+    if report["cpu_int8_onnx_sha256"] is None:
+        print(f"{cpu.name}: not written, the --max-drop budget cannot be met (--best-effort writes it)")
+        return True
+    held = report["cpu_heldout"]
+    line = f"wrote {cpu} (ONNX Runtime CPU layout)"
+    if "int8_vs_fp32" in held:
+        a = held["int8_vs_fp32"]
+        line += f"; held-out: top-1 agreement with FP32 {a['top1_agreement']:.1%}, logit cosine mean {a['cosine_mean']:.4f}"
+    print(line)
+    acc = held.get("accuracy", {}).get(INT8)
+    if acc is not None:
+        print(f"  int8 (CPU graph): top-1 {acc['top1']:.2%}  top-5 {acc['top5']:.2%}")
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         "--best-effort",
         action="store_true",
         help="with --max-drop: write the best INT8 graph even when the budget cannot be met",
+    )
+    parser.add_argument(
+        "--no-cpu-graph",
+        action="store_true",
+        help="do not write the CPU INT8 graph (ONNX Runtime's CPU layout) beside model.int8.onnx",
     )
     parser.add_argument("--force", action="store_true", help="recalibrate even when calibration.json is up to date")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)

@@ -1,4 +1,4 @@
-"""The calibration step: data -> model.int8.onnx + calibration.json, skipped when up to date."""
+"""The calibration step: data -> model.int8.onnx (+ the CPU INT8 graph) + calibration.json, skipped when up to date."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from runtime.core.artifacts import (
     INT8,
     calibration_path,
     chart_path,
+    cpu_int8_for,
     onnx_for_precision,
     require_fp32_onnx,
 )
@@ -30,11 +31,13 @@ from runtime.core.manifest import load_manifest
 from runtime.core.runner import Runner
 
 from .chart import write_chart
+from .cpu_graph import CPU_QDQ_SCHEME, companions, cpu_tensors, prepare
+from .cpu_quantize import write_cpu_int8
 from .data import DEFAULT_LIMIT, DataSource, open_source
 from .mixed import HeldOut, MixedPrecisionResult, rank_layers, run_graph, search
 from .outputs import refuse_data_holding_outputs
 from .quantize import QDQ_SCHEME, quantizable_layers, refuse_no_int8, write_int8
-from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, collect_ranges
+from .ranges import DEFAULT_PERCENTILE, CalibratorSettings, CpuTargets, collect_ranges
 from .report import heldout_report
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class CalibrationOptions:
     keep_fp32: tuple[str, ...] = ()  # patterns: not quantized, FP32 (FP16 overflow)
     max_drop: float | None = None  # top-1 budget in points: turns on mixed precision
     best_effort: bool = False  # write the best INT8 graph even when max_drop cannot be met
+    cpu_graph: bool = True  # also write the CPU INT8 graph (ONNX Runtime's CPU layout)
 
     @property
     def calibrator(self) -> CalibratorSettings:
@@ -77,19 +81,24 @@ def _settings(onnx_path: Path, fingerprint: str, options: CalibrationOptions) ->
         "max_drop_pp": options.max_drop,
         "best_effort": options.best_effort,
         "qdq_scheme": QDQ_SCHEME,
+        "cpu_qdq_scheme": CPU_QDQ_SCHEME if options.cpu_graph else None,
     }
 
 
 def up_to_date(report_path: Path, int8_path: Path, settings: dict[str, Any]) -> bool:
-    """Whether calibration.json says model.int8.onnx was made from exactly these inputs."""
-    if not (report_path.is_file() and int8_path.is_file()):
+    """Whether calibration.json says model.int8.onnx (and the CPU graph, when asked for) was
+    made from exactly these inputs."""
+    graphs = {"int8_onnx_sha256": int8_path}
+    if settings.get("cpu_qdq_scheme"):
+        graphs["cpu_int8_onnx_sha256"] = cpu_int8_for(int8_path)
+    if not (report_path.is_file() and all(p.is_file() for p in graphs.values())):
         return False
     try:
         report = read_json(report_path)
     except UserError:
         return False
     same = all(report.get(k) == v for k, v in settings.items())
-    return bool(same and report.get("int8_onnx_sha256") == sha256_file(int8_path))
+    return bool(same and all(report.get(k) == sha256_file(p) for k, p in graphs.items()))
 
 
 def _heldout(source: DataSource, onnx_path: Path) -> HeldOut:
@@ -105,12 +114,11 @@ def _heldout(source: DataSource, onnx_path: Path) -> HeldOut:
 
 
 def _mixed_precision(
-    onnx_path: Path, source: DataSource, layers: list[str], build: Any, max_drop: float
+    onnx_path: Path, heldout: HeldOut, layers: list[str], build: Any, max_drop: float
 ) -> MixedPrecisionResult:
     onnx = require("onnx", "pip install onnx")
     model = onnx.load(str(onnx_path), load_external_data=False)
     op_types = {n.name: n.op_type for n in model.graph.node}
-    heldout = _heldout(source, onnx_path)
     log.info("measuring the sensitivity of %d layers on %d held-out images", len(layers), len(heldout.images))
     ranking = rank_layers(layers, op_types, build, heldout)
     return search(layers, ranking, build, heldout, max_drop)
@@ -144,7 +152,8 @@ def calibrate(
     OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"]).activate().deactivate()
     int8_path = onnx_for_precision(onnx_path, INT8)
     report_path = calibration_path(onnx_path)
-    refuse_data_holding_outputs(data, [int8_path, report_path, chart_path(onnx_path)])
+    cpu_path = cpu_int8_for(onnx_path)
+    refuse_data_holding_outputs(data, [int8_path, cpu_path, report_path, chart_path(onnx_path)])
     source = open_source(
         data, manifest.preprocessing, manifest.labels, options.limit, spec=manifest.input_spec, wnids=manifest.wnids
     )
@@ -157,7 +166,12 @@ def calibrate(
     with tempfile.TemporaryDirectory(prefix="calibration.") as work:
         cache = Path(work) / "ranges.json"
         start = time.perf_counter()
-        used = collect_ranges(onnx_path, source, options.calibrator, Path(work), cache)
+        cpu = None
+        if options.cpu_graph:
+            prepared = prepare(onnx_path, Path(work))
+            tensors = frozenset(cpu_tensors(load_onnx(prepared, load_external_data=False)))
+            cpu = CpuTargets(prepared, tensors, Path(work) / "ranges.cpu.json")
+        used = collect_ranges(onnx_path, source, options.calibrator, Path(work), cache, cpu)
         seconds = time.perf_counter() - start
         if used < FEW_IMAGES:
             log.warning(
@@ -172,8 +186,9 @@ def calibrate(
 
         mixed = None
         quantized = layers
-        if options.max_drop is not None:
-            mixed = _mixed_precision(onnx_path, source, layers, build, options.max_drop)
+        heldout = _heldout(source, onnx_path) if options.max_drop is not None else None
+        if heldout is not None and options.max_drop is not None:
+            mixed = _mixed_precision(onnx_path, heldout, layers, build, options.max_drop)
             quantized = [n for n in layers if n not in mixed.kept_fp16]
         write_graph = mixed is None or mixed.budget_met or options.best_effort
         report: dict[str, Any] = {
@@ -199,6 +214,9 @@ def calibrate(
         else:
             report["int8_onnx_sha256"] = None
             report["note"] = f"the --max-drop budget was missed; {int8_path.name} was not written (see --best-effort)"
+        if cpu is not None:
+            floats = [*excluded, *kept_fp32]
+            report.update(write_cpu_graph(onnx_path, cpu, layers, floats, source, heldout, mixed, options))
     report.update(
         {
             "images_skipped": len(source.skipped),
@@ -212,11 +230,51 @@ def calibrate(
     return report_path, report
 
 
-def _final_report(onnx_path: Path, int8: Path, source: DataSource) -> dict[str, Any]:
+def write_cpu_graph(
+    onnx_path: Path,
+    cpu: CpuTargets,
+    layers: list[str],
+    floats: list[str],
+    source: DataSource,
+    heldout: HeldOut | None,
+    mixed: MixedPrecisionResult | None,
+    options: CalibrationOptions,
+) -> dict[str, Any]:
+    """The CPU INT8 graph from the same ranges; its part of calibration.json.
+
+    --exclude/--keep-fp32 layers stay FP32 in it, with their activation and BatchNorm; with
+    --max-drop layers are kept so by the same sensitivity ranking, searched again against
+    this graph's own drop."""
+
+    following = companions(load_onnx(cpu.prepared, load_external_data=False), [*layers, *floats])
+
+    def build(quantize: list[str], out: Path, candidate: bool = True) -> dict[str, Any]:
+        kept = [*floats, *(n for n in layers if n not in quantize)]
+        floated = [*kept, *(f for n in kept for f in following[n])]
+        return write_cpu_int8(cpu.prepared, out, cpu.cache, floated, candidate)
+
+    path = cpu_int8_for(onnx_path)
+    found: dict[str, Any] = {}
+    quantized = layers
+    if mixed is not None and heldout is not None and options.max_drop is not None:
+        own = search(layers, mixed.ranking, build, heldout, options.max_drop)
+        found["cpu_mixed_precision"] = {k: v for k, v in own.to_json().items() if k != "sensitivity"}
+        quantized = [n for n in layers if n not in own.kept_fp16]
+        if not (own.budget_met or options.best_effort):
+            found["cpu_int8_onnx_sha256"] = None
+            return found
+    with atomic_path(path) as tmp:
+        found["cpu_qdq_nodes"] = build(quantized, tmp, candidate=False)
+        found["cpu_heldout"] = _final_report(onnx_path, tmp, source, fp16=False)
+        found["cpu_int8_onnx_sha256"] = sha256_file(tmp)
+    return found
+
+
+def _final_report(onnx_path: Path, int8: Path, source: DataSource, fp16: bool = True) -> dict[str, Any]:
     runners: dict[str, Runner] = {FP32: OnnxRuntimeRunner(onnx_path, ["CPUExecutionProvider"])}
-    fp16 = onnx_for_precision(onnx_path, FP16)
-    if fp16.is_file():
-        runners[FP16] = OnnxRuntimeRunner(fp16, ["CPUExecutionProvider"])
+    fp16_path = onnx_for_precision(onnx_path, FP16)
+    if fp16 and fp16_path.is_file():
+        runners[FP16] = OnnxRuntimeRunner(fp16_path, ["CPUExecutionProvider"])
     runners[INT8] = OnnxRuntimeRunner(int8, ["CPUExecutionProvider"])
     for runner in runners.values():
         runner.activate()

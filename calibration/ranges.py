@@ -21,6 +21,17 @@ right after quantization (calibration.qdq), so with `entropy` it keeps its min-m
 range as a placeholder rather than cost a KL search. Batches go through one at a time, so
 memory is one batch's activations whatever the set size, and batches of different
 sizes never meet in one array.
+
+The same run also gives the CPU INT8 graph (calibration.cpu_graph) its ranges, when asked:
+it then calibrates that graph's prepared FP32 twin (BatchNorm rewritten, the same function
+and the same tensor names), records the tensors both graphs quantize, and writes a second
+cache. The min-max pass is then asymmetric (the observed min and max: uint8 activations
+use both ends), and every method runs it first. A CPU range is the method's threshold
+clipped to the observed min and max. TensorRT's ranges are made symmetric (|x|), as before.
+With `entropy` the CPU graph's own tensors (convolution and activation outputs, BatchNorm
+products) take their KL threshold from the same histogram merged to 512 bins: ONNX
+Runtime's search costs about a second per 2048-bin histogram, and there are 2-3 times as
+many of these tensors.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ DEFAULT_PERCENTILE = 99.99
 HISTOGRAM_BINS = 2048
 ENTROPY_QUANTIZED_BINS = 128
 BATCH = 8  # images per calibrator run: bounds the activations held at once
+CPU_MERGED_BINS = 4  # 2048 -> 512 bins for the CPU graph's own entropy thresholds
 BAR_DELAY_S = 2.0  # a bar only for a wait a person notices; none in logs (not a terminal)
 
 
@@ -94,7 +106,9 @@ class _Feed:
         return self.items.pop() if self.items else None
 
 
-def _calibrator(kind: str, onnx_path: Path, tensors: set[str], workdir: Path, settings: CalibratorSettings) -> Any:
+def _calibrator(
+    kind: str, onnx_path: Path, tensors: set[str], workdir: Path, settings: CalibratorSettings, symmetric: bool = True
+) -> Any:
     calib = require("onnxruntime.quantization.calibrate", "pip install onnxruntime")
     classes = {
         "max": calib.MinMaxCalibrater,
@@ -109,12 +123,12 @@ def _calibrator(kind: str, onnx_path: Path, tensors: set[str], workdir: Path, se
             chosen, infos = super().select_tensors_to_calibrate(model)
             return chosen & tensors, infos
 
-    options: dict[str, Any] = {"symmetric": True}
+    options: dict[str, Any] = {"symmetric": symmetric}
     if kind == "entropy":
         options.update(num_bins=HISTOGRAM_BINS, num_quantized_bins=ENTROPY_QUANTIZED_BINS)
     elif kind == "percentile":
         options.update(num_bins=HISTOGRAM_BINS, percentile=settings.percentile)
-    cal = Only(str(onnx_path), ["Conv", "Gemm", "Add"], str(workdir / f"augmented.{kind}.onnx"), **options)
+    cal = Only(str(onnx_path), [], str(workdir / f"augmented.{kind}.onnx"), **options)
     cal.augment_graph()
     cal.execution_providers = ["CPUExecutionProvider"]
     cal.create_inference_session()
@@ -173,12 +187,53 @@ def _search_thresholds(cal: Any, count: int) -> Any:
 
         collector.get_entropy_threshold = counted
         return cal.compute_data()
+@dataclass(frozen=True)
+class CpuTargets:
+    """What the CPU INT8 graph needs from the same calibration run."""
+
+    prepared: Path  # its FP32 twin, calibrated in place of model.onnx
+    tensors: frozenset[str]  # the activations it quantizes
+    cache: Path  # where its ranges go
+
+
+def _clip(name: str, threshold: Any, observed: Any) -> Any:
+    calib = require("onnxruntime.quantization.calibrate", "pip install onnxruntime")
+    low, high = (np.float32(np.asarray(v).item()) for v in threshold)
+    seen_low, seen_high = (np.float32(np.asarray(v).item()) for v in observed.data[name].range_value)
+    return calib.TensorData(lowest=np.float32(max(low, seen_low)), highest=np.float32(min(high, seen_high)))
+
+
+def _symmetric(ranges: Any) -> Any:
+    """Each range as (-|x|max, |x|max): what TensorRT's symmetric int8 is given."""
+    calib = require("onnxruntime.quantization.calibrate", "pip install onnxruntime")
+    data = {}
+    for name, value in ranges.items():
+        amax = np.float32(max(abs(float(np.asarray(v).item())) for v in value.range_value))
+        data[name] = calib.TensorData(lowest=-amax, highest=amax)
+    return calib.TensorsData(ranges.calibration_method, data)
+
+
+def _coarse_entropy(cal: Any, names: set[str]) -> dict[str, tuple[Any, Any]]:
+    """KL thresholds of `names` from their histograms merged to 512 bins; taken out of
+    the calibrator so that its own compute_data searches only the 2048-bin ones."""
+    found = {}
+    for name in sorted(names & set(cal.collector.histogram_dict)):
+        counts, edges, low, high, amax = cal.collector.histogram_dict.pop(name)
+        merged = counts.reshape(-1, CPU_MERGED_BINS).sum(1), edges[::CPU_MERGED_BINS]
+        found[name] = cal.collector.get_entropy_threshold((*merged, low, high, amax), ENTROPY_QUANTIZED_BINS)
+    return found
 
 
 def collect_ranges(
-    onnx_path: Path, source: DataSource, settings: CalibratorSettings, workdir: Path, cache: Path
+    onnx_path: Path,
+    source: DataSource,
+    settings: CalibratorSettings,
+    workdir: Path,
+    cache: Path,
+    cpu: CpuTargets | None = None,
 ) -> int:
-    """Calibrate on `source.calibration`; write ONNX Runtime's range cache to `cache`.
+    """Calibrate on `source.calibration`; write ONNX Runtime's range cache to `cache`
+    (and the CPU graph's to `cpu.cache`).
 
     Returns the number of images used. `quantize_static(calibration_cache_path=cache)`
     then quantizes with these ranges as often as mixed precision needs, without
@@ -189,25 +244,46 @@ def collect_ranges(
         raise UserError("calibration needs onnxruntime >= 1.32 (its calibration cache); pip install -U onnxruntime")
     settings.validate()
     tensors, kept = calibrated_tensors(onnx.load(str(onnx_path), load_external_data=False))
+    extra = set(cpu.tensors) if cpu else set()
     quiet = io.StringIO()  # the calibrators print() their progress; ours is the bar
     # The calibrators write beside the model they get: give them a link inside `workdir`.
-    staged = stage(onnx_path, workdir)
+    staged = stage(cpu.prepared if cpu else onnx_path, workdir)
     with contextlib.redirect_stdout(quiet), intermediate_errors(workdir):
-        first = "max" if settings.method in ("max", "entropy") else settings.method
-        cal = _calibrator(first, staged, tensors, workdir, settings)
+        first = "max" if settings.method in ("max", "entropy") or cpu else settings.method
+        cal = _calibrator(first, staged, tensors | extra, workdir, settings, symmetric=cpu is None)
         used = _feed(cal, source, f"calibrating ({first})" if first == settings.method else "calibrating (range)")
         _need_enough(used, source)
-        ranges = cal.compute_data()
+        observed = ranges = cal.compute_data()
         del cal
-        if settings.method == "entropy":
-            cal = _calibrator("entropy", staged, kept, workdir, settings)
-            _seed_histograms(cal, ranges, settings)
-            _feed(cal, source, "calibrating (entropy)")
-            log.info("choosing %d entropy thresholds (KL divergence, %d bins)", len(kept), HISTOGRAM_BINS)
-            entropy = _search_thresholds(cal, len(kept))
+        cpu_thresholds: dict[str, Any] = {}
+        if settings.method != "max" and (settings.method != first or settings.method == "entropy"):
+            method = settings.method
+            cal = _calibrator(method, staged, kept | extra, workdir, settings)
+            if method == "entropy":
+                _seed_histograms(cal, ranges, settings)
+            _feed(cal, source, f"calibrating ({method})")
+            if method == "entropy":
+                cpu_thresholds = _coarse_entropy(cal, extra - kept)
+                log.info(
+                    "choosing %d entropy thresholds (KL divergence, %d bins; %d more at %d)",
+                    len(kept),
+                    HISTOGRAM_BINS,
+                    len(cpu_thresholds),
+                    HISTOGRAM_BINS // CPU_MERGED_BINS,
+                )
+            # the KL search is the long silent part: a bar per tensor (the others are quick)
+            found = _search_thresholds(cal, len(kept)) if method == "entropy" else cal.compute_data()
             del cal
+            cpu_thresholds.update({k: v.range_value for k, v in found.items()})
             placeholders = {k: v for k, v in ranges.items() if k not in kept}
-            ranges = calib.TensorsData(entropy.calibration_method, {**placeholders, **dict(entropy.items())})
+            ranges = calib.TensorsData(found.calibration_method, {**placeholders, **dict(found.items())})
     log.debug("onnxruntime calibrator output:\n%s", quiet.getvalue())
+    if cpu is not None:
+        cpu_ranges = {
+            name: _clip(name, cpu_thresholds.get(name, observed.data[name].range_value), observed)
+            for name in sorted(extra & set(observed.data))
+        }
+        calib.save_tensors_data(calib.TensorsData(ranges.calibration_method, cpu_ranges), cpu.cache)
+        ranges = _symmetric(ranges)
     calib.save_tensors_data(ranges, cache)
     return used

@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.core.artifacts import engine_path_for, layers_path, model_artifacts, precision_of, sidecar_path
+from runtime.core.artifacts import (
+    engine_path_for,
+    is_cpu_int8,
+    layers_path,
+    model_artifacts,
+    precision_of,
+    sidecar_path,
+    tensorrt_int8_for,
+)
 from runtime.core.engine_meta import EngineMeta
 from runtime.core.errors import UserError
 from runtime.core.flavours import TENSORRT_RTX, default_flavour, import_flavour
@@ -57,6 +65,11 @@ def checked_options(onnx_path: Path, options: EngineOptions | None = None) -> En
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
+    if is_cpu_int8(onnx_path):
+        raise UserError(
+            f"{onnx_path}: this INT8 graph is laid out for ONNX Runtime's CPU (uint8, Q/DQ on outputs), "
+            f"which TensorRT refuses; build the engine from {tensorrt_int8_for(onnx_path).name}"
+        )
     external_data_files(onnx_path)  # TensorRT's parser would read any file the graph names
     require_output(onnx_path, OUTPUT_NAME)
     manifest = load_manifest(onnx_path)

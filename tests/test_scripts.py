@@ -143,3 +143,37 @@ def test_import_cost_tiny_run(tmp_path: Path) -> None:
     last = res.stdout.strip().splitlines()[-1]
     assert "lines in" in last and "none of argparse, tqdm, PIL loaded" in last
     assert sorted(tmp_path.iterdir()) == []
+def test_cpu_precisions_tiny_run(digits_int8: Path, tmp_path: Path) -> None:
+    script = ROOT / "benchmarks" / "cpu_precisions.py"
+    args = [str(digits_int8 / "model.onnx"), "--batch", "1,2", "--rounds", "1", "--iters", "1", "--seconds", "0"]
+    res = run_script(script, *args, "--threads", "1", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert "1 threads" in lines[0] and lines[1].startswith("CPU: ")
+    rows = [line.split(maxsplit=1) for line in lines[4:]]
+    graphs = ["FP32", "FP16", "INT8 (TensorRT graph)", "INT8 (CPU graph)"]
+    assert [r[0] for r in rows] == ["1"] * 4 + ["2"] * 4
+    assert [r[1].rsplit(maxsplit=2)[0] for r in rows] == graphs * 2
+    assert all(float(r[1].split()[-2]) > 0 for r in rows) and rows[0][1].split()[-1] == "1.00"
+    bad = run_script(script, str(tmp_path / "missing.onnx"), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+    assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [
+        ("model name\t: Some x86\nflags\t\t: fpu avx2 avx512f avx512_vnni amx_tile amx_int8\n", "AVX-512 VNNI, AMX-INT8"),
+        ("processor\t: 0\nFeatures\t: fp asimd asimddp i8mm\nCPU part\t: 0xd40\n", "ARM dot-product (asimddp), ARM i8mm"),
+    ],
+    ids=["x86-amx", "arm64"],
+)
+def test_cpu_precisions_names_the_instruction_sets(cpuinfo: str, expected: str, tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cpu_precisions", ROOT / "benchmarks" / "cpu_precisions.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    assert module.cpu_description(tmp_path / "cpuinfo").endswith(expected)

@@ -3,6 +3,7 @@
     model.onnx                     the FP32 graph (`python -m export onnx`)
     model.json, golden.npz         its manifest and the PyTorch golden logits
     model.<p>.onnx                 the graph of precision p (fp16, int8), beside model.onnx
+    model.int8.cpu.onnx            the INT8 graph for ONNX Runtime's CPU (never fed to TensorRT)
     calibration.json, .png         how the INT8 graph was made; the sensitivity chart
     model.<p>.engine               an engine, with its .engine.json sidecar and
     model.<p>.layers.json          per-layer precision report
@@ -29,6 +30,10 @@ MANIFEST_NAME = "model.json"
 GOLDEN_NAME = "golden.npz"
 CALIBRATION_NAME = "calibration.json"
 CHART_NAME = "calibration.png"
+# The INT8 graph laid out for ONNX Runtime's CPU (uint8 activations, Q/DQ on outputs too),
+# made by the same calibration as model.int8.onnx; TensorRT's rules forbid its layout.
+CPU_INT8_NAME = "model.int8.cpu.onnx"
+CPU_TAG = ".cpu"
 
 ONNX_SUFFIX = ".onnx"
 ENGINE_SUFFIX = ".engine"
@@ -97,6 +102,24 @@ def onnx_for_precision(model_onnx: str | Path, precision: str) -> Path:
     return model_onnx.with_name(f"{_strip(model_onnx.name, ONNX_SUFFIX)}.{precision}{ONNX_SUFFIX}")
 
 
+def cpu_int8_for(onnx_path: str | Path) -> Path:
+    """model.onnx or model.int8.onnx -> model.int8.cpu.onnx beside it (foo.onnx -> foo.int8.cpu.onnx)."""
+    onnx_path = Path(onnx_path)
+    int8 = onnx_path if precision_from_name(onnx_path.name) == INT8 else onnx_for_precision(onnx_path, INT8)
+    return int8.with_name(f"{_strip(int8.name, ONNX_SUFFIX)}{CPU_TAG}{ONNX_SUFFIX}")
+
+
+def is_cpu_int8(path: str | Path) -> bool:
+    """Whether `path` names a CPU INT8 graph (model.int8.cpu.onnx, foo.int8.cpu.onnx)."""
+    return Path(path).name.endswith(f".{INT8}{CPU_TAG}{ONNX_SUFFIX}")
+
+
+def tensorrt_int8_for(cpu_graph: str | Path) -> Path:
+    """model.int8.cpu.onnx -> the model.int8.onnx made beside it by the same calibration."""
+    cpu_graph = Path(cpu_graph)
+    return cpu_graph.with_name(_strip(cpu_graph.name, f"{CPU_TAG}{ONNX_SUFFIX}") + ONNX_SUFFIX)
+
+
 def engine_name(precision: str) -> str:
     """model.<precision>.engine (the FP32 engine too is model.fp32.engine)."""
     return engine_path_for(onnx_for_precision(ONNX_NAME, precision)).name
@@ -163,13 +186,14 @@ def chart_path(model_file: str | Path) -> Path:
 
 def model_artifacts(model_file: str | Path) -> list[Path]:
     """Every artifact of the model in `model_file`'s folder, existing or not: the graphs and
-    engines of each precision with their sidecars and reports, the manifest, the golden
+    engines of each precision with their sidecars and reports, the CPU INT8 graph, the manifest, the golden
     logits and the calibration report and chart. What no output of a later step may replace."""
     model_file = Path(model_file)
     folder = model_file.parent
     onnx = folder / ONNX_NAME
     paths = [model_file, onnx, folder / MANIFEST_NAME, folder / GOLDEN_NAME]
     paths += [calibration_path(onnx), chart_path(onnx)]
+    paths += [cpu_int8_for(onnx), parity_path(cpu_int8_for(onnx))]
     for graph in [onnx_for_precision(onnx, p) for p in PRECISIONS] + [model_file]:
         engine = model_file if model_file.name.endswith(ENGINE_SUFFIX) and graph == model_file else engine_path_for(graph)
         paths += [graph, engine, sidecar_path(engine), layers_path(engine), parity_path(engine), parity_path(graph)]

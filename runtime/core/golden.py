@@ -1,4 +1,4 @@
-"""Parity of a model file against golden.npz, the PyTorch logits: what `python -m runtime parity` runs.
+"""Parity of a model file against golden.npz, the PyTorch logits: what `python -m runtime parity` runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ONNX_NAME, calibration_path, golden_path, graph_record_path, model_path, precision_of
+from .artifacts import (
+    ONNX_NAME,
+    calibration_path,
+    golden_path,
+    graph_record_path,
+    is_cpu_int8,
+    model_path,
+    precision_of,
+)
 from .errors import UserError
 from .io import read_json, sha256_file
 from .loader import TensorRTOptions, load
@@ -94,9 +102,8 @@ def check_onnx_provenance(model_file: Path, manifest: Manifest | None, precision
     if precision not in ("int8", "fp16") or not report.is_file():
         return f"no recorded hash for {model_file.name}; provenance not checked"
     data = read_json(report)
-    made, origin = (
-        (data.get(f"{precision}_onnx_sha256"), data.get("source_onnx_sha256")) if isinstance(data, dict) else ("", "")
-    )
+    key = "cpu_int8_onnx_sha256" if is_cpu_int8(model_file) else f"{precision}_onnx_sha256"
+    made, origin = (data.get(key), data.get("source_onnx_sha256")) if isinstance(data, dict) else ("", "")
     if made:
         actual = sha256_file(model_file)
         if actual != made:
@@ -117,6 +124,7 @@ def run_parity(
     backend: str | None = None,
     precision: str | None = None,
     options: TensorRTOptions | None = None,
+    cpu_graph: bool = True,
 ) -> ParityResult:
     """Run every golden input and compare all logits at once under the precision's tolerances.
 
@@ -129,12 +137,13 @@ def run_parity(
     precision = precision or precision_of(str(model_file))
     manifest = find_manifest(model_file)
     provenance = ""
+    runner = load(model_file, backend, options, cpu_graph=cpu_graph)  # the file it runs may be the CPU INT8 graph
     if Path(model_file).suffix == ".onnx" and golden is None:  # a golden passed in is the caller's to vouch for
-        provenance = check_onnx_provenance(Path(model_file), manifest, precision)
+        provenance = check_onnx_provenance(runner.model_file, manifest, precision)
     golden = golden or golden_path(model_file)
     pairs = load_golden(golden)
     refs, outs, skipped = [], [], []
-    with load(model_file, backend, options) as runner:
+    with runner:
         for x, ref in pairs:
             if not runner.accepts(x.shape):
                 skipped.append("x".join(map(str, x.shape)))

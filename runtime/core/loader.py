@@ -32,12 +32,17 @@ def backend_for(model_file: str | Path, backend: str | None = None) -> str:
     raise UserError(f"{model_file}: expected an {ENGINE_SUFFIX} (TensorRT) or {ONNX_SUFFIX} (ONNX Runtime) file")
 
 
-def load(model_file: str | Path, backend: str | None = None, options: TensorRTOptions | None = None) -> Runner:
-    """A runner for `model_file`: .engine -> TensorRT, .onnx -> ONNX Runtime.
+def load(
+    model_file: str | Path, backend: str | None = None, options: TensorRTOptions | None = None, *, cpu_graph: bool = True
+) -> Runner:
+    """A runner for `model_file`: .engine -> TensorRT, .onnx -> ONNX Runtime (on the CPU,
+    model.int8.onnx runs as its CPU INT8 graph when there: see onnxruntime.onnxruntime_graph).
 
     The runner is inactive until entered (`with runtime.load(path) as runner:`). `options`
     are the TensorRT runner's (TensorRTOptions); asking ONNX Runtime for one is an error.
-    A symlinked `model_file` is followed (runtime.core.artifacts.model_path).
+    ONNX Runtime only: `cpu_graph=False` runs model.int8.onnx itself on the CPU (TensorRT's
+    layout), not its CPU INT8 graph. A symlinked `model_file` is followed
+    (runtime.core.artifacts.model_path).
     """
     path = model_path(model_file)  # a link is followed: its companion files are the target's
     backend = backend_for(path, backend)
@@ -45,9 +50,9 @@ def load(model_file: str | Path, backend: str | None = None, options: TensorRTOp
     if backend == ONNXRUNTIME:
         if options.asked():
             raise UserError(f"{path}: {options.asked()[0]} applies to TensorRT engines, not to ONNX Runtime")
-        from .backends.onnxruntime import OnnxRuntimeRunner
+        from .backends.onnxruntime import OnnxRuntimeRunner, default_providers, onnxruntime_graph
 
-        return OnnxRuntimeRunner(path)
+        return OnnxRuntimeRunner(onnxruntime_graph(path, default_providers(), cpu_graph))
     if path.suffix != ENGINE_SUFFIX:
         raise UserError(f"{path}: the tensorrt backend runs {ENGINE_SUFFIX} files; build one with `python -m export engine`")
     from .backends.tensorrt import TensorRTRunner

@@ -20,7 +20,7 @@ from runtime.app.cli.exits import OS_ERROR as EXIT_OS_ERROR
 from .conftest import copy_export
 
 ARGS = ["--data", "digits", "--limit", "16", "--method", "max"]
-ARTIFACTS = {"model.onnx", "model.json", "golden.npz", "model.int8.onnx", "calibration.json"}
+ARTIFACTS = {"model.onnx", "model.json", "golden.npz", "model.int8.onnx", "model.int8.cpu.onnx", "calibration.json"}
 
 
 @pytest.fixture

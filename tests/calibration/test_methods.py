@@ -19,6 +19,7 @@ from calibration.data import open_source
 from calibration.mixed import HeldOut, rank_layers, run_graph
 from calibration.quantize import quantizable_layers, write_int8
 from calibration.ranges import CalibratorSettings, collect_ranges
+from runtime.core.artifacts import cpu_int8_for
 from runtime.core.manifest import load_manifest
 from tests.calibration.conftest import copy_export, top1
 from tests.conftest import run_cli
@@ -56,6 +57,11 @@ def test_entropy_ignores_extreme_samples(entropy_extreme: Path, fp32_top1: float
     assert report["images_used"] == 410
     assert fp32_top1 >= 97
     assert top1(entropy_extreme / "model.int8.onnx", digits_test) >= fp32_top1 - 1.0
+
+
+def test_cpu_graph_on_extreme_samples_no_worse_than_the_tensorrt_graph(entropy_extreme: Path, digits_test) -> None:  # type: ignore[no-untyped-def]
+    cpu = top1(cpu_int8_for(entropy_extreme / "model.onnx"), digits_test)
+    assert cpu >= top1(entropy_extreme / "model.int8.onnx", digits_test)
 
 
 def test_max_alone_does_not(max_extreme: Path, fp32_top1: float, digits_test) -> None:  # type: ignore[no-untyped-def]
@@ -111,6 +117,12 @@ def test_max_drop_keeps_layers_in_fp16_and_names_them(
             assert producer[node.input[0]].op_type != "DequantizeLinear"
     # Held-out here is a fifth of the .npy; on the digits test split it recovers most of the way.
     assert top1(tmp_path / "model.int8.onnx", digits_test) >= fp32_top1 - 2.0
+    # The CPU graph searched its own budget over the same ranking, layers kept in FP32.
+    report = json.loads((tmp_path / "calibration.json").read_text())
+    cpu = report["cpu_mixed_precision"]
+    assert cpu["budget_met"] and cpu["drop_pp"] <= 1.0 and report["cpu_int8_onnx_sha256"]
+    assert set(cpu["kept_fp16"]) <= {r["node"] for r in mixed["sensitivity"]}
+    assert "model.int8.cpu.onnx: within the 1-point budget" in res.stdout
 
 
 def test_sensitivity_ranking_is_deterministic(

@@ -77,3 +77,16 @@ def test_print_trtexec_follows_the_default_flavour(
     assert capsys.readouterr().out == ""
     assert main(["engine", str(digits_export / "model.onnx"), "--timing-cache", "t.cache", "--print-trtexec"]) == 2
     assert "tensorrt-rtx does not support --timing-cache" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("extra", [[], ["--print-trtexec"]], ids=["build", "print-trtexec"])
+def test_engine_refuses_the_cpu_int8_graph_naming_the_tensorrt_one(
+    digits_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    d = copy_model_dir(digits_export, tmp_path / "m")
+    cpu = d / "model.int8.cpu.onnx"
+    shutil.copy(d / "model.onnx", cpu)  # the name decides: a CPU graph never reaches TensorRT
+    assert main(["engine", str(cpu), *extra]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"error: {cpu}: ") and line.endswith("build the engine from model.int8.onnx")
+    assert not list(d.glob("*.engine*"))

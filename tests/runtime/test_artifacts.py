@@ -74,6 +74,17 @@ def test_onnx_names_by_precision_keep_the_stem() -> None:
         onnx_for_precision(Path("model.onnx"), "bf16")
 
 
+def test_the_cpu_int8_graph_is_named_beside_the_tensorrt_one() -> None:
+    cpu = artifacts.cpu_int8_for(Path("b/model.onnx"))
+    assert cpu == Path("b") / artifacts.CPU_INT8_NAME == Path("b/model.int8.cpu.onnx")
+    assert artifacts.cpu_int8_for("b/model.int8.onnx") == cpu and artifacts.cpu_int8_for("b/foo.onnx").name == "foo.int8.cpu.onnx"
+    assert artifacts.is_cpu_int8(cpu) and not artifacts.is_cpu_int8("b/model.int8.onnx")
+    assert artifacts.tensorrt_int8_for(cpu) == Path("b/model.int8.onnx")
+    assert precision_of(cpu) == INT8 and parity_path(cpu) == Path("b/model.int8.cpu.onnx-parity.json")
+    found = artifacts.model_artifacts(Path("b/model.fp16.onnx"))
+    assert cpu in found and parity_path(cpu) in found
+
+
 def test_engine_names_follow_the_precision() -> None:
     assert engine_path_for(Path("b/model.fp16.onnx")) == Path("b/model.fp16.engine")
     assert engine_path_for(Path("b/model.int8.onnx")) == Path("b/model.int8.engine")

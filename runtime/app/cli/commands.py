@@ -36,7 +36,9 @@ def _load_options(args: argparse.Namespace) -> TensorRTOptions:
 def cmd_parity(args: argparse.Namespace) -> int:
     from ...core.golden import run_parity
 
-    result = run_parity(args.model_file, args.golden, args.backend, args.precision, _load_options(args))
+    result = run_parity(
+        args.model_file, args.golden, args.backend, args.precision, _load_options(args), cpu_graph=not args.no_cpu_graph
+    )
     print(result.to_json() if args.json else result.summary())
     return exits.OK if result else exits.CHECK_FAILED
 
@@ -70,7 +72,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pipeline = _image_pipeline(args, transform, args.batch, 0 if args.data == "digits" else workers)
     # Decode workers start before the backend initialises CUDA or ONNX Runtime.
     with pipeline:
-        with load(args.model_file, args.backend, _load_options(args)) as runner:
+        with load(args.model_file, args.backend, _load_options(args), cpu_graph=not args.no_cpu_graph) as runner:
             batches = labelled_batches(args.data, transform, manifest.labels, args.batch, pipeline, wnids=manifest.wnids)
             acc = evaluate(runner, batches)
     if args.json:
@@ -126,7 +128,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         pipeline = _image_pipeline(args, transform, args.batch, workers)
         # Decode workers start before the backend initialises CUDA or ONNX Runtime.
         with pipeline:
-            with load(args.model_file, args.backend, _load_options(args)) as runner:
+            with load(args.model_file, args.backend, _load_options(args), cpu_graph=not args.no_cpu_graph) as runner:
                 # Batches are assembled straight into the runner's buffer: page-locked on TensorRT,
                 # so the copy to the GPU needs no staging.
                 buffer = runner.host_buffer((args.batch, *transform.sample_shape))
@@ -177,7 +179,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 return exits.PARTIAL
             if unreadable:
                 logging.getLogger("runtime").warning("%s; timing the %d others", unreadable, len(paths))
-        runner = stack.enter_context(load(args.model_file, args.backend, _load_options(args)))
+        runner = stack.enter_context(load(args.model_file, args.backend, _load_options(args), cpu_graph=not args.no_cpu_graph))
         rows = bench_runner(runner, batches, (h, w), min_seconds=args.seconds, input_spec=manifest.input_spec)
         if pipeline is not None:
             backend_rate = next(r.images_per_s for r in rows if r.batch == max(batches))

@@ -24,6 +24,12 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each input shape from a CUDA graph")
     p.add_argument("--no-sidecar", action="store_true", help="TensorRT: run an engine with no .engine.json (trtexec)")
     p.add_argument(
+        "--no-cpu-graph",
+        action="store_true",
+        help="ONNX Runtime on the CPU: run an INT8 graph as given, not the CPU INT8 graph made beside it "
+        "(default: the CPU graph when calibration.json records it)",
+    )
+    p.add_argument(
         "--allow-engine-host-code",
         action="store_true",
         help="TensorRT: let the engine run host code it carries (version-compatible or lean-runtime engines); "

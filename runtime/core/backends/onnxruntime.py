@@ -4,12 +4,15 @@ onnxruntime-gpu is installed)."""
 from __future__ import annotations
 
 import logging
+import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..artifacts import FP16, INT8, ONNX_SUFFIX, calibration_path, cpu_int8_for, is_cpu_int8, precision_from_name
 from ..errors import UserError, require
+from ..io import read_json
 from ..manifest import FLOAT_INPUT, INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, InputSpec, find_manifest
 from ..onnx_files import external_data_files
 from ..runner import Runner
@@ -20,6 +23,48 @@ PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CP
 ORT_HINT = "pip install onnxruntime (or onnxruntime-gpu on a CUDA machine)"
 # ONNX Runtime's element types for the two inputs this project's graphs take.
 ORT_INPUT_TYPES = {"tensor(float)": FLOAT_INPUT, "tensor(uint8)": UINT8_INPUT}
+
+
+CPU_PROVIDER = "CPUExecutionProvider"
+X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
+
+
+def _recorded_cpu_graph(int8_graph: Path) -> Path | None:
+    """The CPU INT8 graph beside `int8_graph`, if it is there and calibration.json records it."""
+    cpu = cpu_int8_for(int8_graph)
+    report = calibration_path(int8_graph)
+    if not (cpu.is_file() and report.is_file()):
+        return None
+    try:
+        data = read_json(report)
+    except UserError:
+        return None
+    return cpu if isinstance(data, dict) and data.get("cpu_int8_onnx_sha256") else None
+
+
+def onnxruntime_graph(path: Path, providers: list[str], cpu_graph: bool = True) -> Path:
+    """The graph ONNX Runtime runs for `path` on `providers`; the one place that chooses.
+
+    On the CPU, model.int8.onnx (TensorRT's layout, slower than FP32 there) gives way to
+    the CPU INT8 graph made by the same calibration, when calibration.json records it (and
+    `cpu_graph`); an INFO line says so. Any other file runs as given; FP16 on an x86 CPU
+    gets a warning."""
+    on_cpu = bool(providers) and providers[0] == CPU_PROVIDER
+    precision = precision_from_name(path.name)
+    if not on_cpu or path.suffix != ONNX_SUFFIX:
+        return path
+    if cpu_graph and precision == INT8 and not is_cpu_int8(path):
+        cpu = _recorded_cpu_graph(path)
+        if cpu is not None:
+            log.info("%s: running %s instead, its INT8 graph for ONNX Runtime's CPU (same calibration)", path, cpu.name)
+            return cpu
+    if precision == FP16 and platform.machine().lower() in X86_MACHINES:
+        log.warning(
+            "%s: FP16 on ONNX Runtime's x86 CPU runs slower than FP32 (MLAS has FP16 convolutions only on ARM); "
+            "on this CPU prefer the FP32 or INT8 graph",
+            path.name,
+        )
+    return path
 
 
 def default_providers() -> list[str]:
