@@ -62,6 +62,8 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 raise UserError(f"--data {path}: holds no images array (only {', '.join(npz.files) or 'nothing'})")
             key = "images" if "images" in npz.files else arrays[0]
             return npz[key], (npz["labels"] if "labels" in npz.files else None)
+    except PermissionError:
+        raise  # the operating system said no: exit 74, not "unreadable"
     except (OSError, ValueError, IndexError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise UserError(f"--data {path}: not a readable {path.suffix} file ({exc})") from None
 

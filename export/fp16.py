@@ -64,8 +64,8 @@ def convert_fp16(onnx_path: Path, out: Path | None = None, keep_fp32: list[str] 
     refuse_clobbering(
         {"the FP16 graph": out, "its record": graph_record_path(out)}, [p for p in model_artifacts(onnx_path) if p not in own]
     )
-    model = load_onnx(onnx_path)
     require_output(onnx_path, OUTPUT_NAME)  # named here: below, ONNX Runtime sees only a temporary file
+    model = load_onnx(onnx_path)
     kept = match_nodes(model, keep_fp32 or [], "--keep-fp32")
     if kept:
         log.info("keeping %d node(s) in FP32: %s", len(kept), ", ".join(kept))

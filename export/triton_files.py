@@ -128,7 +128,11 @@ def pick_precision(build_dir: Path, fmt: str | None) -> str:
 
 def check_width(onnx_path: Path, graph: object, manifest: Manifest, classes: int) -> None:
     """Refuse a graph whose logits are not as wide as model.json's classes."""
-    output = next(o for o in graph.output if o.name == OUTPUT_NAME)  # type: ignore[attr-defined]
+    output = next((o for o in graph.output if o.name == OUTPUT_NAME), None)  # type: ignore[attr-defined]
+    if output is None:
+        raise UserError(f"{onnx_path}: no output named '{OUTPUT_NAME}'; the graph is not one `python -m export` wrote")
+    if classes < 1:
+        raise UserError(f"{manifest.path}: no labels and no arch.num_classes; cannot size the output '{OUTPUT_NAME}'")
     dims = output.type.tensor_type.shape.dim
     width = dims[-1].dim_value if len(dims) and dims[-1].HasField("dim_value") else None
     if width is not None and width != classes:

@@ -46,6 +46,8 @@ def load_golden(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
             while f"input_{i}" in golden.files:
                 pairs.append((golden[f"input_{i}"], golden[f"logits_{i}"]))
                 i += 1
+    except PermissionError:
+        raise  # the operating system said no: exit 74, not "damaged"
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise UserError(f"{path}: not a readable golden.npz, truncated or damaged? ({exc})") from None
     if not pairs:

@@ -48,6 +48,23 @@ def test_no_switch_on_a_gpu_provider_or_without_a_recorded_cpu_graph(digits_int8
     assert onnxruntime_graph(d / "model.int8.onnx", ["CPUExecutionProvider"]) == d / "model.int8.onnx"
 
 
+def test_a_stale_cpu_graph_is_refused_and_a_missing_int8_graph_never_stood_in_for(
+    digits_int8: Path, tmp_path: Path
+) -> None:
+    from runtime.core.errors import UserError
+
+    d = _copy(digits_int8, tmp_path)
+    int8 = d / "model.int8.onnx"
+    with open(cpu_int8_for(int8), "ab") as fh:  # not the bytes calibration.json records
+        fh.write(b"\0")
+    with pytest.raises(UserError, match="records the CPU INT8 graph it wrote as .*--no-cpu-graph"):
+        onnxruntime_graph(int8, ["CPUExecutionProvider"])  # classify, evaluate and bench refuse it too
+    assert onnxruntime_graph(int8, ["CPUExecutionProvider"], cpu_graph=False) == int8
+    shutil.copy(digits_int8 / "model.int8.cpu.onnx", cpu_int8_for(int8))
+    int8.unlink()  # model.int8.onnx not written (a missed --max-drop budget): no stand-in for it
+    assert onnxruntime_graph(int8, ["CPUExecutionProvider"]) == int8
+
+
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="the warning is for x86 CPUs")
 def test_fp16_on_an_x86_cpu_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="runtime.core.backends.onnxruntime"):

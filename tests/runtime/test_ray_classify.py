@@ -293,13 +293,14 @@ def test_tensorrt_flags_reach_the_ray_actors_runner(
     engine = fake_tensorrt.write_engine(d / "model.engine", [[[1, 3, 32, 32]] * 3], d / "model.onnx", sidecar=False)
     args = argparse.Namespace(
         ray=True, ray_address=None, workers=1, gpus_per_worker=None, batch=4, topk=3, backend=None,
-        cuda_graph=True, no_sidecar=True, allow_engine_host_code=True, decode="auto", device=0,
+        cuda_graph=True, no_sidecar=True, allow_engine_host_code=True, decode="auto", device=0, no_cpu_graph=False,
     )  # fmt: skip
     from runtime.app.cli.commands import _load_options
 
     options = options_from_args(args, _load_options(args))
     assert options.tensorrt == TensorRTOptions(cuda_graph=True, allow_missing_sidecar=True, allow_engine_host_code=True)
-    assert options.decode == "auto"
+    assert options.decode == "auto" and options.cpu_graph
+    assert not options_from_args(argparse.Namespace(**{**vars(args), "no_cpu_graph": True}), options.tensorrt).cpu_graph
     with pytest.raises(UserError, match="sidecar|engine.json"):
         Classifier(str(engine), None, 3, None)
     actor = Classifier(str(engine), None, 3, None, options.tensorrt)  # the very object, passed through

@@ -46,7 +46,7 @@ def ray_classify(
         raise UserError("no images to classify")
     load_manifest(model_file)  # a missing model.json fails here, before Ray starts
     # So do a missing backend library and a bad sidecar, in the line local classify prints.
-    runner = load(model_file, options.backend, options.tensorrt)
+    runner = load(model_file, options.backend, options.tensorrt, cpu_graph=options.cpu_graph)
     runner.check_requirements()
     check_on_driver(options.decode, runner.backend)  # --decode gpu without the extra: one line, too
     ray = require("ray", RAY_HINT)

@@ -23,6 +23,7 @@ class RayOptions:
     topk: int = 5
     backend: str | None = None  # runtime.load's backend; None picks by file extension
     tensorrt: TensorRTOptions = TensorRTOptions()  # the TensorRT runner's, passed to each actor unchanged
+    cpu_graph: bool = True  # ONNX Runtime on the CPU: model.int8.onnx runs as its CPU INT8 graph (--no-cpu-graph)
     decode: str = "cpu"  # cpu: Pillow in CPU tasks; gpu: nvImageCodec on each actor's GPU; auto: gpu where it can
 
 
@@ -58,6 +59,7 @@ def options_from_args(args: argparse.Namespace, tensorrt: TensorRTOptions) -> Ra
         batch=args.batch,
         topk=args.topk,
         backend=args.backend,
+        cpu_graph=not args.no_cpu_graph,
         tensorrt=tensorrt,
         decode=args.decode,
     )

@@ -53,8 +53,9 @@ class Classifier:
         transform: ImageTransform | None = None,
         decode: str = "cpu",
         batch: int = 32,
+        cpu_graph: bool = True,
     ) -> None:
-        self.runner = load(model_file, backend, tensorrt).activate()
+        self.runner = load(model_file, backend, tensorrt, cpu_graph=cpu_graph).activate()
         self.topk, self.labels = topk, labels
         self.decoder = None
         if decode != "cpu" and transform is not None:
@@ -122,7 +123,7 @@ def classify_dataset(
     cluster = ray.cluster_resources()
     gpus, workers = _actor_resources(cluster, options)
     transform = transform or ImageTransform(manifest.preprocessing, manifest.input_spec)
-    in_actors = decode_in_actors(options.decode, load(model_file, options.backend, options.tensorrt).backend, gpus)
+    in_actors = decode_in_actors(options.decode, load(model_file, options.backend, options.tensorrt, cpu_graph=options.cpu_graph).backend, gpus)
     decoded = paths
     if not in_actors:
         decoded = paths.map_batches(
@@ -147,6 +148,7 @@ def classify_dataset(
                 "topk": options.topk,
                 "labels": manifest.labels,
                 "tensorrt": options.tensorrt,
+                "cpu_graph": options.cpu_graph,
                 "transform": transform,
                 "decode": options.decode if in_actors else "cpu",
                 "batch": options.batch,

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..artifacts import FP16, INT8, ONNX_SUFFIX, calibration_path, cpu_int8_for, is_cpu_int8, precision_from_name
 from ..errors import UserError, require
-from ..io import read_json
+from ..io import read_json, sha256_file
 from ..manifest import FLOAT_INPUT, INPUT_NAME, OUTPUT_NAME, UINT8_INPUT, InputSpec, find_manifest
 from ..onnx_files import external_data_files
 from ..runner import Runner
@@ -30,16 +30,26 @@ X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
 
 
 def _recorded_cpu_graph(int8_graph: Path) -> Path | None:
-    """The CPU INT8 graph beside `int8_graph`, if it is there and calibration.json records it."""
+    """The CPU INT8 graph beside `int8_graph` (which must be there too), if calibration.json
+    records it; one whose bytes are not the ones recorded is refused, naming both hashes."""
     cpu = cpu_int8_for(int8_graph)
     report = calibration_path(int8_graph)
-    if not (cpu.is_file() and report.is_file()):
+    if not (int8_graph.is_file() and cpu.is_file() and report.is_file()):
         return None
     try:
         data = read_json(report)
     except UserError:
         return None
-    return cpu if isinstance(data, dict) and data.get("cpu_int8_onnx_sha256") else None
+    recorded = data.get("cpu_int8_onnx_sha256") if isinstance(data, dict) else None
+    if not recorded:
+        return None
+    actual = sha256_file(cpu)
+    if actual != recorded:
+        raise UserError(
+            f"{cpu}: sha256 {actual}, but {report} records the CPU INT8 graph it wrote as {recorded}; "
+            f"recalibrate, or run {int8_graph.name} as given with --no-cpu-graph"
+        )
+    return cpu
 
 
 def onnxruntime_graph(path: Path, providers: list[str], cpu_graph: bool = True) -> Path:
