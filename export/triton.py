@@ -171,7 +171,7 @@ def describe_engine(engine: Path, manifest: Manifest, name: str, max_batch: int 
         raise UserError(f"{engine}: its sidecar lists no optimization profile")
     source = engine.parent / Path(meta.source_onnx).name  # the output width is the graph's
     if source.is_file():
-        check_width(source, load_onnx(source, load_external_data=False).graph, manifest, _classes(manifest))
+        check_width(source, load_onnx(source, load_external_data=False).graph, manifest, (manifest.declared_classes or 0))
     batch_max = max(p["max"][0] for p in meta.profiles)
     if max_batch is not None and not 1 <= max_batch <= batch_max:
         raise UserError(
@@ -186,7 +186,7 @@ def describe_engine(engine: Path, manifest: Manifest, name: str, max_batch: int 
     )
     opts = sorted({p["opt"][0] for p in meta.profiles if p["opt"][0] <= top} | {top})
     return TritonModel(
-        name, "tensorrt_plan", top, meta.input_dtype, _profile_dims(meta), _classes(manifest), opts, instances
+        name, "tensorrt_plan", top, meta.input_dtype, _profile_dims(meta), (manifest.declared_classes or 0), opts, instances
     )
 
 
@@ -216,14 +216,9 @@ def describe_onnx(onnx_path: Path, manifest: Manifest, name: str, max_batch: int
     if dtype not in TRITON_DTYPES:
         raise UserError(f"{onnx_path}: input '{INPUT_NAME}' is {dtype}; expected float32 or uint8")
     dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim][1:]
-    check_width(onnx_path, graph, manifest, _classes(manifest))
+    check_width(onnx_path, graph, manifest, (manifest.declared_classes or 0))
     preferred = sorted({max(1, top // 2), top})
-    return TritonModel(name, "onnxruntime_onnx", top, dtype, dims, _classes(manifest), preferred, instances)
-
-
-def _classes(manifest: Manifest) -> int:
-    labels = manifest.labels
-    return len(labels) if labels else int(manifest.data.get("arch", {}).get("num_classes", 0))
+    return TritonModel(name, "onnxruntime_onnx", top, dtype, dims, (manifest.declared_classes or 0), preferred, instances)
 
 
 def write_repository(

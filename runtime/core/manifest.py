@@ -85,14 +85,6 @@ class Manifest:
         return list(wnids) if wnids else None
 
     @property
-    def num_classes(self) -> int:
-        """The model's output classes: arch.num_classes, else the label count."""
-        arch = self.data.get("arch") or {}
-        if "num_classes" in arch:
-            return int(arch["num_classes"])
-        return len(self.labels or []) or 1000
-
-    @property
     def declared_classes(self) -> int | None:
         """The class count model.json states (arch.num_classes, else its labels); None when it states none."""
         arch = self.data.get("arch") or {}

@@ -72,7 +72,7 @@ def _edit(model_dir: Path, edit: Callable[[dict[str, Any]], None]) -> None:
 
 
 def test_the_fixture_manifest_is_valid(model_dir: Path) -> None:
-    assert load_manifest(model_dir / "model.onnx").num_classes == 10
+    assert load_manifest(model_dir / "model.onnx").declared_classes == 10
 
 
 @pytest.mark.parametrize(("field", "edit"), BAD, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD)])

@@ -106,8 +106,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
             raise UserError(f"--output {args.output}: Parquet is written by --ray (the ray extra); without it use .csv or .jsonl")
         output_format(args.output)  # a bad file name fails before any work
     manifest = load_manifest(args.model_file)
-    if args.topk > manifest.num_classes:
-        raise UserError(f"--topk {args.topk}: {manifest.model} has {manifest.num_classes} classes")
+    classes = manifest.declared_classes  # None: model.json does not say; the runner checks the graph's width
+    if classes is not None and args.topk > classes:
+        raise UserError(f"--topk {args.topk}: {manifest.model} has {classes} classes")
     _warn_random(manifest, "these predictions")
     inputs = collect_images(args.images)
     if not inputs.count:

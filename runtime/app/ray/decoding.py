@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from ...core.errors import UserError
 from ...core.manifest import Manifest
 from ...core.preprocess import MAX_PIXELS
 from ..images.gpu import decide, missing
@@ -59,9 +58,7 @@ def check_on_driver(mode: str, backend: str) -> None:
     """`--decode gpu` that cannot run: one line before Ray starts (a CPU backend, or the
     gpu-images extra missing here). The driver needs no GPU of its own."""
     if mode == "gpu":
-        why = missing(backend, device=False)
-        if why:
-            raise UserError(f"--decode gpu: {why}")
+        decide(mode, backend, device=False)  # the one rule: refuses in one line when it cannot run
 
 
 def decode_in_actors(mode: str, backend: str, gpus_per_actor: float) -> bool:
