@@ -22,7 +22,7 @@ import numpy as np
 from runtime.core.errors import UserError, require
 
 from .cpu_graph import cpu_nodes
-from .qdq import _producers, drop_unused_initializers
+from .qdq import _producers, drop_unused_initializers, quantized_source
 from .quantize import _DropMessage, _without_root_message
 from .staging import intermediate_errors, stage
 
@@ -57,12 +57,9 @@ def _float_inputs(model: Any, nodes: set[str]) -> int:
     rewired = 0
     for node in (n for n in model.graph.node if n.name in nodes):
         for slot, name in enumerate(node.input):
-            dq = producers.get(name)
-            if dq is None or dq.op_type != "DequantizeLinear":
-                continue
-            q = producers.get(dq.input[0])
-            if q is not None and q.op_type == "QuantizeLinear":
-                node.input[slot] = q.input[0]
+            found = quantized_source(producers, name)
+            if found is not None:
+                node.input[slot] = found[1].input[0]
                 rewired += 1
     if rewired:
         used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}

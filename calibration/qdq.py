@@ -21,6 +21,15 @@ def _producers(graph: Any) -> dict[str, Any]:
     return {out: node for node in graph.node for out in node.output}
 
 
+def quantized_source(producers: dict[str, Any], name: str) -> tuple[Any, Any] | None:
+    """(DQ, Q) when tensor `name` comes out of a DequantizeLinear fed by a QuantizeLinear, else None."""
+    dq = producers.get(name)
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return None
+    q = producers.get(dq.input[0])
+    return (dq, q) if q is not None and q.op_type == "QuantizeLinear" else None
+
+
 def _consumers(graph: Any) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for node in graph.node:
@@ -86,11 +95,9 @@ def only_residual_add_inputs(model: Any) -> int:
     for add in [n for n in graph.node if n.op_type == "Add"]:
         pairs = []  # (input slot, DQ node, Q node, float tensor before Q)
         for slot, name in enumerate(add.input):
-            dq = producers.get(name)
-            if dq is None or dq.op_type != "DequantizeLinear":
-                continue
-            q = producers.get(dq.input[0])
-            if q is not None and q.op_type == "QuantizeLinear":
+            found = quantized_source(producers, name)
+            if found is not None:
+                dq, q = found
                 pairs.append((slot, dq, q, q.input[0]))
         if len(pairs) != 2:
             continue

@@ -9,7 +9,7 @@ from typing import Any
 from .artifacts import MANIFEST_NAME
 from .errors import UserError
 from .io import read_json_object
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, whole_in
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
@@ -125,10 +125,6 @@ def load_manifest(model_file: str | Path) -> Manifest:
     return Manifest(path, data)
 
 
-def _whole(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
 def validate(path: Path, data: dict[str, Any]) -> None:
     """Refuse a manifest with a field the runtime cannot use, naming the field and the file.
 
@@ -149,23 +145,19 @@ def validate(path: Path, data: dict[str, Any]) -> None:
     if not isinstance(arch, dict):
         raise bad("arch", arch, "a block of the variant's parameters")
     for field in ("num_classes", "patch_size"):
-        if field in arch and not _whole(arch[field], 1, 1 << 20):
+        if field in arch and not whole_in(arch[field], 1, 1 << 20):
             raise bad(f"arch.{field}", arch[field], "a whole number from 1")
     weights = data.get("weights", {})
     if not isinstance(weights, dict) or not isinstance(weights.get("source", ""), str):
         raise bad("weights", weights, 'a block such as {"source": "random-init", ...}')
-    labels = data.get("labels")
-    if labels is not None:
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise bad("labels", type(labels).__name__, "a list of names, or null")
-        if "num_classes" in arch and labels and len(labels) != arch["num_classes"]:
-            raise bad("labels", f"{len(labels)} names", f"{arch['num_classes']} (arch.num_classes)")
-    wnids = data.get("wnids")
-    if wnids is not None:
-        if not isinstance(wnids, list) or not all(isinstance(x, str) for x in wnids):
-            raise bad("wnids", type(wnids).__name__, "a list of WordNet IDs, or null")
-        if "num_classes" in arch and wnids and len(wnids) != arch["num_classes"]:
-            raise bad("wnids", f"{len(wnids)} IDs", f"{arch['num_classes']} (arch.num_classes)")
+    for field, names, unit in (("labels", "names", "names"), ("wnids", "WordNet IDs", "IDs")):
+        values = data.get(field)  # one name (or ID) per class, or null
+        if values is None:
+            continue
+        if not isinstance(values, list) or not all(isinstance(x, str) for x in values):
+            raise bad(field, type(values).__name__, f"a list of {names}, or null")
+        if "num_classes" in arch and values and len(values) != arch["num_classes"]:
+            raise bad(field, f"{len(values)} {unit}", f"{arch['num_classes']} (arch.num_classes)")
     sha = data.get("onnx_sha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
         raise bad("onnx_sha256", sha, "64 lower-case hex digits")

@@ -19,7 +19,8 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")  # Pillow's filte
 MAX_SIZE = 8192  # pixels per side of a model input (input_size here, bench --size)
 
 
-def _whole(value: Any, low: int, high: int) -> bool:
+def whole_in(value: Any, low: int, high: int) -> bool:
+    """A whole number (not a bool) from `low` to `high`: what model.json's counts and sizes must be."""
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
@@ -51,7 +52,7 @@ class Preprocessing:
         def bad(field: str, value: Any, expected: str) -> UserError:
             return UserError(f"preprocessing.{field} {value!r} | expected {expected}")
 
-        if not _whole(self.input_size, 1, MAX_SIZE):
+        if not whole_in(self.input_size, 1, MAX_SIZE):
             raise bad("input_size", self.input_size, f"a whole number from 1 to {MAX_SIZE}")
         if not finite(self.crop_pct) or not 0 < self.crop_pct <= 1:
             raise bad("crop_pct", self.crop_pct, "a number in (0, 1]")
